@@ -33,7 +33,8 @@ final class CatCommand implements Callable<Integer> {
             Bytes.escape(rp.path()) + " is a symlink to " + Bytes.escape(e.link()));
       }
       if (e.type() != EntryType.FILE) {
-        throw new IllegalArgumentException(Bytes.escape(rp.path()) + " is a " + e.type().label() + ", not a file");
+        throw new IllegalArgumentException(
+            Bytes.escape(rp.path()) + " is a " + e.type().label() + ", not a file");
       }
       try (InputStream in = repo.openContent(e)) {
         in.transferTo(System.out);

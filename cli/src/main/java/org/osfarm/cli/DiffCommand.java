@@ -13,7 +13,8 @@ import picocli.CommandLine.Spec;
 
 @Command(
     name = "diff",
-    description = "Paths added (A), removed (D) and changed (M, with what changed) from REF1 to REF2.")
+    description =
+        "Paths added (A), removed (D) and changed (M, with what changed) from REF1 to REF2.")
 final class DiffCommand implements Callable<Integer> {
   @ParentCommand OsfarmCommand top;
   @Spec CommandSpec spec;

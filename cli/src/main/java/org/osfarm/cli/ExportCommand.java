@@ -29,10 +29,16 @@ final class ExportCommand implements Callable<Integer> {
   @Parameters(index = "0", paramLabel = "REF")
   String ref;
 
-  @Parameters(index = "1..*", paramLabel = "PATH", description = "Paths in the image (default: all).")
+  @Parameters(
+      index = "1..*",
+      paramLabel = "PATH",
+      description = "Paths in the image (default: all).")
   List<String> paths = new ArrayList<>();
 
-  @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT")
+  @Option(
+      names = {"-o", "--output"},
+      required = true,
+      paramLabel = "OUT")
   String output;
 
   @Option(
@@ -46,7 +52,8 @@ final class ExportCommand implements Callable<Integer> {
     ExportFormat f =
         format != null
             ? ExportFormat.parse(format)
-            : java.util.Objects.requireNonNullElse(ExportFormat.fromFileName(output), ExportFormat.TAR);
+            : java.util.Objects.requireNonNullElse(
+                ExportFormat.fromFileName(output), ExportFormat.TAR);
     List<byte[]> sel = new ArrayList<>();
     for (String p : paths) {
       sel.add(Bytes.unescape(p));

@@ -16,7 +16,8 @@ import picocli.CommandLine.Spec;
 
 @Command(
     name = "log",
-    description = "Show a ref's snapshot history (newest first), or with --reflog every move of the ref.")
+    description =
+        "Show a ref's snapshot history (newest first), or with --reflog every move of the ref.")
 final class LogCommand implements Callable<Integer> {
   @ParentCommand OsfarmCommand top;
   @Spec CommandSpec spec;
@@ -27,7 +28,10 @@ final class LogCommand implements Callable<Integer> {
   @Option(names = "--reflog", description = "Show the ref's reflog instead.")
   boolean reflog;
 
-  @Option(names = {"-n", "--max-count"}, paramLabel = "N", defaultValue = "1000")
+  @Option(
+      names = {"-n", "--max-count"},
+      paramLabel = "N",
+      defaultValue = "1000")
   int max;
 
   @Override
@@ -50,11 +54,13 @@ final class LogCommand implements Callable<Integer> {
         Snapshot s = e.getValue();
         out.printf("snapshot %s%n", e.getKey().hex());
         out.printf("Date:    %s%n", s.time());
-        s.metadata().forEach((k, v) -> {
-          if (!k.equals("spec")) {
-            out.printf("Meta:    %s=%s%n", k, v);
-          }
-        });
+        s.metadata()
+            .forEach(
+                (k, v) -> {
+                  if (!k.equals("spec")) {
+                    out.printf("Meta:    %s=%s%n", k, v);
+                  }
+                });
         out.printf("%n    %s%n%n", s.message().isEmpty() ? "(no message)" : s.message());
       }
     }

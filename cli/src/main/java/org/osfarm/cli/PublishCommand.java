@@ -32,13 +32,23 @@ final class PublishCommand implements Callable<Integer> {
   @Parameters(index = "0", paramLabel = "SOURCE")
   String source;
 
-  @Option(names = "--ref", required = true, paramLabel = "NAME", description = "Ref to create or move.")
+  @Option(
+      names = "--ref",
+      required = true,
+      paramLabel = "NAME",
+      description = "Ref to create or move.")
   String ref;
 
-  @Option(names = {"-m", "--message"}, paramLabel = "MESSAGE", description = "Why this snapshot exists.")
+  @Option(
+      names = {"-m", "--message"},
+      paramLabel = "MESSAGE",
+      description = "Why this snapshot exists.")
   String message;
 
-  @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: processors).")
+  @Option(
+      names = "--threads",
+      paramLabel = "N",
+      description = "Worker threads (default: processors).")
   Integer threads;
 
   @Override
@@ -55,7 +65,12 @@ final class PublishCommand implements Callable<Integer> {
       progress.close();
       err.printf(
           "published %s: %,d entries, %,.1f MB read, %,d new objects, %,.1f MB stored, %.1f s%n",
-          ref, r.entries(), r.logicalBytes() / 1e6, r.newObjects(), r.newBytes() / 1e6, r.seconds());
+          ref,
+          r.entries(),
+          r.logicalBytes() / 1e6,
+          r.newObjects(),
+          r.newBytes() / 1e6,
+          r.seconds());
       out.println(r.snapshot().hex());
     }
     return 0;

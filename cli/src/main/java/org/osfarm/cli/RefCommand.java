@@ -14,7 +14,8 @@ final class RefCommand {
 
   @Command(
       name = "delete",
-      description = "Delete a ref. Its reflog stays, so gc keeps its snapshots until the log expires.")
+      description =
+          "Delete a ref. Its reflog stays, so gc keeps its snapshots until the log expires.")
   static final class Delete implements Callable<Integer> {
     @ParentCommand RefCommand parent;
     @Spec CommandSpec spec;

@@ -8,7 +8,9 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
-@Command(name = "tag", description = "Point ref NAME at the snapshot REF names (create or move it).")
+@Command(
+    name = "tag",
+    description = "Point ref NAME at the snapshot REF names (create or move it).")
 final class TagCommand implements Callable<Integer> {
   @ParentCommand OsfarmCommand top;
   @Spec CommandSpec spec;
@@ -23,7 +25,9 @@ final class TagCommand implements Callable<Integer> {
   public Integer call() {
     try (Repository repo = top.openRepository()) {
       var u = repo.tag(name, target);
-      spec.commandLine().getErr().println(name + ": " + u.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '));
+      spec.commandLine()
+          .getErr()
+          .println(name + ": " + u.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '));
     }
     return 0;
   }

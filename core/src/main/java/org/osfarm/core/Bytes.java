@@ -20,7 +20,9 @@ public final class Bytes {
     return s.getBytes(StandardCharsets.UTF_8);
   }
 
-  /** Shows bytes as text, escaping what is not printable UTF-8. Reversible with {@link #unescape}. */
+  /**
+   * Shows bytes as text, escaping what is not printable UTF-8. Reversible with {@link #unescape}.
+   */
   public static String escape(byte[] b) {
     try {
       String s =

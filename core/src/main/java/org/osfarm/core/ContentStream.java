@@ -21,7 +21,12 @@ final class ContentStream extends InputStream {
           ObjectCodec.decodeChunkList(e.content(), reader.read(e.content(), ObjectType.CHUNKLIST));
       if (list.size() != e.size()) {
         throw new CorruptObjectException(
-            "chunk list " + e.content() + " holds " + list.size() + " bytes, the entry says " + e.size());
+            "chunk list "
+                + e.content()
+                + " holds "
+                + list.size()
+                + " bytes, the entry says "
+                + e.size());
       }
       this.chunks = list.chunks();
     } else {

@@ -13,11 +13,12 @@ import org.osfarm.core.posix.Posix;
 
 /**
  * Writes an export into a directory with everything tar would restore: owners, modes with
- * setuid/setgid/sticky, times (also of symlinks), extended attributes and ACLs, devices, fifos, hard
- * links. Every call is relative to a descriptor of a directory this export created, and nothing is
- * ever opened through a symlink, so no entry of the image (a symlink to {@code /etc}, say) can make it
- * write outside the target. Directory metadata is applied on the way out so children can be created
- * first. Without root, ownership and device nodes cannot be restored; each such case is a warning.
+ * setuid/setgid/sticky, times (also of symlinks), extended attributes and ACLs, devices, fifos,
+ * hard links. Every call is relative to a descriptor of a directory this export created, and
+ * nothing is ever opened through a symlink, so no entry of the image (a symlink to {@code /etc},
+ * say) can make it write outside the target. Directory metadata is applied on the way out so
+ * children can be created first. Without root, ownership and device nodes cannot be restored; each
+ * such case is a warning.
  */
 final class DirSink implements ExportSink {
   private static final byte[] DOT = {'.'};
@@ -47,7 +48,8 @@ final class DirSink implements ExportSink {
       Files.createDirectories(target);
     }
     byte[] p = target.toAbsolutePath().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    rootFd = Posix.openAt(Posix.AT_FDCWD, p, Posix.O_RDONLY | Posix.O_DIRECTORY | Posix.O_NOFOLLOW, 0);
+    rootFd =
+        Posix.openAt(Posix.AT_FDCWD, p, Posix.O_RDONLY | Posix.O_DIRECTORY | Posix.O_NOFOLLOW, 0);
     fds.push(rootFd);
   }
 
@@ -132,7 +134,8 @@ final class DirSink implements ExportSink {
     } catch (Posix.PosixException ex) {
       if (!chownWarned) {
         chownWarned = true;
-        listener.warning("cannot set owners (" + ex.getMessage() + "); files keep the exporting user's");
+        listener.warning(
+            "cannot set owners (" + ex.getMessage() + "); files keep the exporting user's");
       }
     }
     if (e.type() != EntryType.SYMLINK) {
@@ -142,7 +145,8 @@ final class DirSink implements ExportSink {
       try {
         Posix.setXattr(dir, name, a.nameRef(), a.valueRef());
       } catch (Posix.PosixException ex) {
-        listener.warning("cannot set " + a.nameString() + " on " + Bytes.escape(path) + ": " + ex.getMessage());
+        listener.warning(
+            "cannot set " + a.nameString() + " on " + Bytes.escape(path) + ": " + ex.getMessage());
       }
     }
     Posix.setTimesAt(dir, name, e.mtimeSeconds(), e.mtimeNanos());

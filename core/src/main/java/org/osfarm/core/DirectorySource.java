@@ -36,8 +36,7 @@ public final class DirectorySource implements EntrySource {
   public DirectorySource(Path dir, ProgressListener listener) throws IOException {
     this.listener = listener;
     byte[] p = dir.toAbsolutePath().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    this.rootFd =
-        Posix.openAt(Posix.AT_FDCWD, p, Posix.O_RDONLY | Posix.O_DIRECTORY, 0);
+    this.rootFd = Posix.openAt(Posix.AT_FDCWD, p, Posix.O_RDONLY | Posix.O_DIRECTORY, 0);
     this.rootDev = Posix.lstatAt(rootFd, new byte[0]).dev();
   }
 
@@ -49,7 +48,8 @@ public final class DirectorySource implements EntrySource {
       Posix.Stat st = Posix.lstatAt(rootFd, new byte[0]);
       int dup = Posix.openAt(rootFd, new byte[] {'.'}, Posix.O_RDONLY | Posix.O_DIRECTORY, 0);
       stack.push(new Frame(dup, new byte[0], sorted(Posix.readDir(dup(dup))), new int[] {0}));
-      return header(new byte[] {'.', '/'}, st, '5', new byte[0], 0, new byte[0], rootFd, new byte[0]);
+      return header(
+          new byte[] {'.', '/'}, st, '5', new byte[0], 0, new byte[0], rootFd, new byte[0]);
     }
     while (!stack.isEmpty()) {
       Frame f = stack.peek();
@@ -98,7 +98,8 @@ public final class DirectorySource implements EntrySource {
         case Posix.S_IFIFO -> {
           return header(path, st, '6', new byte[0], 0, path, f.fd, de.name());
         }
-        default -> listener.warning("skipping socket " + Bytes.escape(path) + " (tar cannot carry it)");
+        default ->
+            listener.warning("skipping socket " + Bytes.escape(path) + " (tar cannot carry it)");
       }
     }
     return null;
@@ -115,7 +116,13 @@ public final class DirectorySource implements EntrySource {
   }
 
   private TarHeader header(
-      byte[] name, Posix.Stat st, char type, byte[] link, long size, byte[] path, int dirFd,
+      byte[] name,
+      Posix.Stat st,
+      char type,
+      byte[] link,
+      long size,
+      byte[] path,
+      int dirFd,
       byte[] entryName)
       throws IOException {
     List<Attr> xattrs = new ArrayList<>();
@@ -123,8 +130,20 @@ public final class DirectorySource implements EntrySource {
       xattrs.add(new Attr(kv[0], kv[1]));
     }
     return new TarHeader(
-        name, (byte) type, st.mode() & 07777, st.uid(), st.gid(), new byte[0], new byte[0],
-        st.mtimeSeconds(), st.mtimeNanos(), size, link, st.rdevMajor(), st.rdevMinor(), xattrs,
+        name,
+        (byte) type,
+        st.mode() & 07777,
+        st.uid(),
+        st.gid(),
+        new byte[0],
+        new byte[0],
+        st.mtimeSeconds(),
+        st.mtimeNanos(),
+        size,
+        link,
+        st.rdevMajor(),
+        st.rdevMinor(),
+        xattrs,
         List.of());
   }
 

@@ -78,15 +78,47 @@ public record Entry(
   /** This entry under another name. */
   public Entry withName(byte[] newName) {
     return new Entry(
-        newName, type, mode, uid, gid, uname, gname, mtimeSeconds, mtimeNanos, size, content,
-        fileDigest, link, devMajor, devMinor, xattrs, extras, flags);
+        newName,
+        type,
+        mode,
+        uid,
+        gid,
+        uname,
+        gname,
+        mtimeSeconds,
+        mtimeNanos,
+        size,
+        content,
+        fileDigest,
+        link,
+        devMajor,
+        devMinor,
+        xattrs,
+        extras,
+        flags);
   }
 
   /** This entry with other content (a directory's new tree). */
   public Entry withContent(Digest newContent) {
     return new Entry(
-        name, type, mode, uid, gid, uname, gname, mtimeSeconds, mtimeNanos, size, newContent,
-        fileDigest, link, devMajor, devMinor, xattrs, extras, flags);
+        name,
+        type,
+        mode,
+        uid,
+        gid,
+        uname,
+        gname,
+        mtimeSeconds,
+        mtimeNanos,
+        size,
+        newContent,
+        fileDigest,
+        link,
+        devMajor,
+        devMinor,
+        xattrs,
+        extras,
+        flags);
   }
 
   /** True if everything but the name and content (for directories: the tree) is the same. */

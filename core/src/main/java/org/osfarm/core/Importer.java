@@ -11,7 +11,6 @@ import java.util.TreeMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.osfarm.core.chunk.FastCdc;
@@ -23,13 +22,13 @@ import org.osfarm.core.tar.TarHeader;
  * Turns an {@link EntrySource} into trees in the store.
  *
  * <p>Design: one thread (the caller) reads the source in order and builds an in-memory directory
- * tree of {@link Node}s, validating names as it goes. File content goes to a bounded pool of workers
- * that hash, look up and (only if new) compress and store it; at most {@link #IN_FLIGHT} bytes are
- * buffered, so memory stays flat however large the image. Files of at least {@link
- * FastCdc#MIN_CHUNKED_FILE} bytes are cut into content-defined chunks; their whole-content SHA-256 is
- * computed on the reading thread. When the source ends, hard links are resolved (each group's first
- * name in tree order holds the content), trees are written bottom-up and the root returned. Nothing
- * is visible until the caller flushes the inserter; any error leaves the store as it was.
+ * tree of {@link Node}s, validating names as it goes. File content goes to a bounded pool of
+ * workers that hash, look up and (only if new) compress and store it; at most {@link #IN_FLIGHT}
+ * bytes are buffered, so memory stays flat however large the image. Files of at least {@link
+ * FastCdc#MIN_CHUNKED_FILE} bytes are cut into content-defined chunks; their whole-content SHA-256
+ * is computed on the reading thread. When the source ends, hard links are resolved (each group's
+ * first name in tree order holds the content), trees are written bottom-up and the root returned.
+ * Nothing is visible until the caller flushes the inserter; any error leaves the store as it was.
  */
 final class Importer {
   private static final long IN_FLIGHT = 64L << 20;
@@ -85,7 +84,8 @@ final class Importer {
   }
 
   /** The result: the root entry and facts about the import. */
-  record Result(Entry root, long entries, long logicalBytes, boolean dotPrefix, boolean rootImplicit) {}
+  record Result(
+      Entry root, long entries, long logicalBytes, boolean dotPrefix, boolean rootImplicit) {}
 
   Importer(ObjectStore.Inserter inserter, int threads, ProgressListener listener) {
     this.inserter = inserter;
@@ -115,7 +115,8 @@ final class Importer {
         }
       }
       awaitWorkers();
-      listener.progress(new Progress("writing trees", entries, source.position(), -1, inserter.writtenBytes()));
+      listener.progress(
+          new Progress("writing trees", entries, source.position(), -1, inserter.writtenBytes()));
       resolveHardLinks();
       for (Node n : chunkedFiles) {
         byte[] list = ObjectCodec.encodeChunkList(chunkList(n));
@@ -167,7 +168,11 @@ final class Importer {
         dir.children.put(next.name, next);
       } else if (next.type != EntryType.DIR) {
         throw new InvalidInputException(
-            "'" + Bytes.escape(raw) + "' is inside '" + Bytes.escape(next.path()) + "', which is not a directory");
+            "'"
+                + Bytes.escape(raw)
+                + "' is inside '"
+                + Bytes.escape(next.path())
+                + "', which is not a directory");
       }
       dir = next;
     }
@@ -195,7 +200,11 @@ final class Importer {
         List<byte[]> target = components(h.linkName(), "hard link target");
         if (target.isEmpty() || h.linkName()[0] == '/') {
           throw new InvalidInputException(
-              "hard link '" + Bytes.escape(raw) + "' points outside the image: '" + Bytes.escape(h.linkName()) + "'");
+              "hard link '"
+                  + Bytes.escape(raw)
+                  + "' points outside the image: '"
+                  + Bytes.escape(h.linkName())
+                  + "'");
         }
         n.link = Bytes.join(target);
         hardlinks.add(n);
@@ -209,7 +218,11 @@ final class Importer {
     for (byte[] p : parts) {
       if (p.length == 2 && p[0] == '.' && p[1] == '.') {
         throw new InvalidInputException(
-            "'..' in " + what + " '" + Bytes.escape(raw) + "': refusing an entry that could escape the image");
+            "'..' in "
+                + what
+                + " '"
+                + Bytes.escape(raw)
+                + "': refusing an entry that could escape the image");
       }
       for (byte c : p) {
         if (c == 0) {
@@ -239,7 +252,8 @@ final class Importer {
     if (size < FastCdc.MIN_CHUNKED_FILE) {
       byte[] data = in.readNBytes((int) size);
       if (data.length != size) {
-        throw new InvalidInputException("the archive is truncated inside '" + Bytes.escape(n.path()) + "'");
+        throw new InvalidInputException(
+            "the archive is truncated inside '" + Bytes.escape(n.path()) + "'");
       }
       Digest id = Digest.of(data);
       n.content = id;
@@ -260,7 +274,8 @@ final class Importer {
       while (have < buf.length && left > 0) {
         int r = in.read(buf, have, (int) Math.min(buf.length - have, left));
         if (r < 0) {
-          throw new InvalidInputException("the archive is truncated inside '" + Bytes.escape(n.path()) + "'");
+          throw new InvalidInputException(
+              "the archive is truncated inside '" + Bytes.escape(n.path()) + "'");
         }
         have += r;
         left -= r;
@@ -363,13 +378,19 @@ final class Importer {
         }
         t = t.linkTarget;
         if (++guard > hardlinks.size()) {
-          throw new InvalidInputException("hard links form a cycle at '" + Bytes.escape(link.path()) + "'");
+          throw new InvalidInputException(
+              "hard links form a cycle at '" + Bytes.escape(link.path()) + "'");
         }
       }
       if (t.type != EntryType.FILE) {
         throw new InvalidInputException(
-            "hard link '" + Bytes.escape(link.path()) + "' names '" + Bytes.escape(link.link)
-                + "', which is a " + t.type.label() + "; only regular files can be hard-linked here");
+            "hard link '"
+                + Bytes.escape(link.path())
+                + "' names '"
+                + Bytes.escape(link.link)
+                + "', which is a "
+                + t.type.label()
+                + "; only regular files can be hard-linked here");
       }
       link.linkTarget = t;
       groups.computeIfAbsent(t, k -> new ArrayList<>()).add(link);
@@ -425,12 +446,17 @@ final class Importer {
       Node next = n.children == null ? null : n.children.get(part);
       if (next == null || (n != root && n.type != EntryType.DIR)) {
         throw new InvalidInputException(
-            "hard link '" + Bytes.escape(from.path()) + "' names '" + Bytes.escape(path) + "', which is not in the archive");
+            "hard link '"
+                + Bytes.escape(from.path())
+                + "' names '"
+                + Bytes.escape(path)
+                + "', which is not in the archive");
       }
       n = next;
     }
     if (n == root) {
-      throw new InvalidInputException("hard link '" + Bytes.escape(from.path()) + "' names the root directory");
+      throw new InvalidInputException(
+          "hard link '" + Bytes.escape(from.path()) + "' names the root directory");
     }
     return n;
   }
@@ -458,8 +484,24 @@ final class Importer {
     byte[] link = (n.type == EntryType.SYMLINK || n.type == EntryType.HARDLINK) ? n.link : null;
     if (h == null) {
       return new Entry(
-          name, EntryType.DIR, 0755, 0, 0, null, null, 0, 0, 0, content, null, null, 0, 0,
-          List.of(), List.of(), flags);
+          name,
+          EntryType.DIR,
+          0755,
+          0,
+          0,
+          null,
+          null,
+          0,
+          0,
+          0,
+          content,
+          null,
+          null,
+          0,
+          0,
+          List.of(),
+          List.of(),
+          flags);
     }
     boolean dev = n.type == EntryType.CHAR || n.type == EntryType.BLOCK;
     return new Entry(

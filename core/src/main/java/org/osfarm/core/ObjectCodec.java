@@ -11,8 +11,8 @@ import java.util.TreeMap;
 
 /**
  * The canonical binary encodings of trees, chunk lists and snapshots. Encoding is a function of the
- * value (sorted entries, sorted attributes, minimal varints), so equal values get equal ids; decoding
- * validates structure and throws {@link CorruptObjectException} on anything malformed.
+ * value (sorted entries, sorted attributes, minimal varints), so equal values get equal ids;
+ * decoding validates structure and throws {@link CorruptObjectException} on anything malformed.
  *
  * <p>Tree: {@code "OSFT" 1 count entry*}. Entry: {@code name type flags mode uid gid uname gname
  * mtimeSeconds(zigzag) mtimeNanos size [content(32)] [fileDigest(32)] link [major minor] xattrs
@@ -108,7 +108,8 @@ public final class ObjectCodec {
     byte[] prev = null;
     for (Attr a : attrs) {
       if (prev != null && Arrays.compareUnsigned(prev, a.nameRef()) >= 0) {
-        throw new IllegalArgumentException("attributes not sorted or not unique: " + a.nameString());
+        throw new IllegalArgumentException(
+            "attributes not sorted or not unique: " + a.nameString());
       }
       prev = a.nameRef();
       out.bytes(a.nameRef());
@@ -158,8 +159,24 @@ public final class ObjectCodec {
     List<Attr> xattrs = readAttrs(in);
     List<Attr> extras = readAttrs(in);
     return new Entry(
-        name, type, mode, uid, gid, uname, gname, mtime, (int) nanos, size, content, fileDigest,
-        link, major, minor, xattrs, extras, flags);
+        name,
+        type,
+        mode,
+        uid,
+        gid,
+        uname,
+        gname,
+        mtime,
+        (int) nanos,
+        size,
+        content,
+        fileDigest,
+        link,
+        major,
+        minor,
+        xattrs,
+        extras,
+        flags);
   }
 
   private static List<Attr> readAttrs(In in) {

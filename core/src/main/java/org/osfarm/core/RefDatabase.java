@@ -24,9 +24,9 @@ import java.util.stream.Stream;
  *
  * <p>Layout: {@code refs/<name>} holds the snapshot id in hex; {@code logs/<name>} one line per
  * change: {@code old new epoch-millis message} ({@code -} for "none"). An update takes {@code
- * refs.lock} (an fcntl lock: a killed updater never leaves it held), compares, writes the new value to
- * a temp file, fsyncs, renames it over the ref, then appends and fsyncs the reflog. A deleted ref
- * keeps its reflog, so its snapshots stay reachable for gc until the log is expired.
+ * refs.lock} (an fcntl lock: a killed updater never leaves it held), compares, writes the new value
+ * to a temp file, fsyncs, renames it over the ref, then appends and fsyncs the reflog. A deleted
+ * ref keeps its reflog, so its snapshots stay reachable for gc until the log is expired.
  */
 public final class RefDatabase {
   private static final Pattern SEGMENT = Pattern.compile("[A-Za-z0-9_+@=-][A-Za-z0-9._+@=-]*");
@@ -162,8 +162,7 @@ public final class RefDatabase {
     validateName(name);
     IN_PROCESS.lock();
     try (FileChannel ch =
-            FileChannel.open(
-                lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         FileLock ignored = ch.lock()) {
       Optional<Digest> current = get(name);
       if (!java.util.Objects.equals(current.orElse(null), expected)) {
@@ -188,7 +187,8 @@ public final class RefDatabase {
                 StandardOpenOption.CREATE,
                 StandardOpenOption.TRUNCATE_EXISTING,
                 StandardOpenOption.WRITE)) {
-          out.write(java.nio.ByteBuffer.wrap((newId.hex() + "\n").getBytes(StandardCharsets.US_ASCII)));
+          out.write(
+              java.nio.ByteBuffer.wrap((newId.hex() + "\n").getBytes(StandardCharsets.US_ASCII)));
           out.force(true);
         }
         Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
@@ -221,13 +221,17 @@ public final class RefDatabase {
             + msg
             + "\n";
     try (FileChannel out =
-        FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.APPEND, StandardOpenOption.WRITE)) {
+        FileChannel.open(
+            f, StandardOpenOption.CREATE, StandardOpenOption.APPEND, StandardOpenOption.WRITE)) {
       out.write(java.nio.ByteBuffer.wrap(line.getBytes(StandardCharsets.UTF_8)));
       out.force(true);
     }
   }
 
-  /** Drops reflogs of deleted refs, and reflog entries older than {@code before}, keeping current values. */
+  /**
+   * Drops reflogs of deleted refs, and reflog entries older than {@code before}, keeping current
+   * values.
+   */
   public int expireLogs(Instant before) {
     int dropped = 0;
     IN_PROCESS.lock();

@@ -91,7 +91,13 @@ public final class Repository implements Closeable {
       String format = Files.readString(conf, StandardCharsets.US_ASCII).trim();
       if (!format.equals(FORMAT_LINE)) {
         throw new RepositoryException(
-            "repository at " + dir + " has format '" + format + "'; this osfarm reads '" + FORMAT_LINE + "'");
+            "repository at "
+                + dir
+                + " has format '"
+                + format
+                + "'; this osfarm reads '"
+                + FORMAT_LINE
+                + "'");
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -100,7 +106,8 @@ public final class Repository implements Closeable {
   }
 
   /**
-   * A repository whose objects live in memory (refs in {@code metaDir}), for tests and scratch work.
+   * A repository whose objects live in memory (refs in {@code metaDir}), for tests and scratch
+   * work.
    */
   public static Repository inMemory(Path metaDir) {
     return new Repository(metaDir, new InMemoryObjectStore(DEFAULT_LEVEL));
@@ -181,7 +188,11 @@ public final class Repository implements Closeable {
       }
       if (matches.size() > 1) {
         throw new NotFoundException(
-            "snapshot id prefix '" + spec + "' is ambiguous (" + matches.size() + " snapshots); give more digits");
+            "snapshot id prefix '"
+                + spec
+                + "' is ambiguous ("
+                + matches.size()
+                + " snapshots); give more digits");
       }
     }
     throw new NotFoundException(
@@ -265,7 +276,10 @@ public final class Repository implements Closeable {
   }
 
   private void walkTree(
-      ObjectStore.Reader r, Digest tree, byte[] prefix, java.util.function.BiConsumer<byte[], Entry> v) {
+      ObjectStore.Reader r,
+      Digest tree,
+      byte[] prefix,
+      java.util.function.BiConsumer<byte[], Entry> v) {
     for (Entry e : ObjectCodec.decodeTree(tree, r.read(tree, ObjectType.TREE))) {
       byte[] path = child(prefix, e.name());
       v.accept(path, e);
@@ -342,14 +356,28 @@ public final class Repository implements Closeable {
       Digest id = ins.insert(ObjectType.SNAPSHOT, enc, 0, enc.length);
       ins.flush(); // objects durable before any ref names them
       RefUpdate u =
-          refs.compareAndSet(ref, old.orElse(null), id, "publish: " + (message == null ? "" : message));
+          refs.compareAndSet(
+              ref, old.orElse(null), id, "publish: " + (message == null ? "" : message));
       if (u == RefUpdate.REJECTED_CHANGED) {
         throw new RefConflictException(
-            "ref '" + ref + "' changed while publishing; snapshot " + id + " is stored but not named: "
-                + "run 'osfarm tag " + ref + " " + id.shortHex(12) + "' or publish again");
+            "ref '"
+                + ref
+                + "' changed while publishing; snapshot "
+                + id
+                + " is stored but not named: "
+                + "run 'osfarm tag "
+                + ref
+                + " "
+                + id.shortHex(12)
+                + "' or publish again");
       }
       return new PublishResult(
-          id, u, r.entries(), r.logicalBytes(), ins.writtenObjects(), ins.writtenBytes(),
+          id,
+          u,
+          r.entries(),
+          r.logicalBytes(),
+          ins.writtenObjects(),
+          ins.writtenBytes(),
           (System.nanoTime() - t0) / 1e9);
     }
   }
@@ -358,7 +386,11 @@ public final class Repository implements Closeable {
 
   /** Exports a snapshot (or only {@code paths} and their subtrees) as a tar stream. */
   public long exportTar(
-      Digest snapshot, List<byte[]> paths, ExportFormat format, OutputStream out, ProgressListener l)
+      Digest snapshot,
+      List<byte[]> paths,
+      ExportFormat format,
+      OutputStream out,
+      ProgressListener l)
       throws IOException {
     if (format == ExportFormat.DIR) {
       throw new IllegalArgumentException("use exportDirectory for dir");
@@ -408,7 +440,8 @@ public final class Repository implements Closeable {
       try (OutputStream out = Files.newOutputStream(tmp)) {
         n = exportTar(snapshot, paths, format, new NonClosing(out), l);
       }
-      try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
+      try (var ch =
+          java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
         ch.force(true);
       }
       Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
@@ -485,7 +518,8 @@ public final class Repository implements Closeable {
       for (byte[] part : sel) {
         Entry next = cur.type() == EntryType.DIR ? find(tree(cur.content()), part) : null;
         if (next == null) {
-          throw new NotFoundException("no such path in the snapshot: '" + Bytes.escape(Bytes.join(sel)) + "'");
+          throw new NotFoundException(
+              "no such path in the snapshot: '" + Bytes.escape(Bytes.join(sel)) + "'");
         }
         cur = next;
       }
@@ -547,17 +581,39 @@ public final class Repository implements Closeable {
       if (e.type() == EntryType.HARDLINK) {
         byte[] written = writtenAs.get(ByteBuffer.wrap(e.link()));
         if (written != null) {
-          sink.entry(path, new Entry(
-              e.name(), EntryType.HARDLINK, e.mode(), e.uid(), e.gid(), e.uname(), e.gname(),
-              e.mtimeSeconds(), e.mtimeNanos(), 0, null, null, written, 0, 0, e.xattrs(),
-              e.extras(), e.flags()), null);
+          sink.entry(
+              path,
+              new Entry(
+                  e.name(),
+                  EntryType.HARDLINK,
+                  e.mode(),
+                  e.uid(),
+                  e.gid(),
+                  e.uname(),
+                  e.gname(),
+                  e.mtimeSeconds(),
+                  e.mtimeNanos(),
+                  0,
+                  null,
+                  null,
+                  written,
+                  0,
+                  0,
+                  e.xattrs(),
+                  e.extras(),
+                  e.flags()),
+              null);
           return;
         }
         // The first name lies outside the selection: this name carries the content.
         Entry target = lookupIn(e.link());
         if (target.type() != EntryType.FILE) {
           throw new CorruptObjectException(
-              "hard link '" + Bytes.escape(path) + "' names '" + Bytes.escape(e.link()) + "', not a file");
+              "hard link '"
+                  + Bytes.escape(path)
+                  + "' names '"
+                  + Bytes.escape(e.link())
+                  + "', not a file");
         }
         writtenAs.put(ByteBuffer.wrap(e.link()), path);
         sink.entry(path, target.withName(e.name()), new ContentStream(reader, target));
@@ -578,7 +634,8 @@ public final class Repository implements Closeable {
       for (byte[] part : Bytes.split(path)) {
         Entry next = cur.type() == EntryType.DIR ? find(tree(cur.content()), part) : null;
         if (next == null) {
-          throw new CorruptObjectException("hard link target '" + Bytes.escape(path) + "' is missing");
+          throw new CorruptObjectException(
+              "hard link target '" + Bytes.escape(path) + "' is missing");
         }
         cur = next;
       }
@@ -603,8 +660,7 @@ public final class Repository implements Closeable {
 
   /** Deletes a ref; its reflog stays, so gc keeps its snapshots until the log expires. */
   public RefUpdate deleteRef(String name) {
-    Digest old =
-        refs.get(name).orElseThrow(() -> new NotFoundException("no ref '" + name + "'"));
+    Digest old = refs.get(name).orElseThrow(() -> new NotFoundException("no ref '" + name + "'"));
     RefUpdate u = refs.compareAndSet(name, old, null, "delete");
     if (u == RefUpdate.REJECTED_CHANGED) {
       throw new RefConflictException("ref '" + name + "' changed; not deleted");
@@ -629,7 +685,8 @@ public final class Repository implements Closeable {
     return out;
   }
 
-  private void diffTrees(ObjectStore.Reader r, Digest ta, Digest tb, byte[] prefix, List<Change> out) {
+  private void diffTrees(
+      ObjectStore.Reader r, Digest ta, Digest tb, byte[] prefix, List<Change> out) {
     if (ta.equals(tb)) {
       return;
     }
@@ -639,7 +696,9 @@ public final class Repository implements Closeable {
     int j = 0;
     while (i < la.size() || j < lb.size()) {
       int c =
-          i >= la.size() ? 1 : j >= lb.size() ? -1 : Arrays.compareUnsigned(la.get(i).name(), lb.get(j).name());
+          i >= la.size()
+              ? 1
+              : j >= lb.size() ? -1 : Arrays.compareUnsigned(la.get(i).name(), lb.get(j).name());
       if (c < 0) {
         removedOrAdded(r, 'D', la.get(i++), prefix, out);
       } else if (c > 0) {
@@ -667,7 +726,8 @@ public final class Repository implements Closeable {
     }
   }
 
-  private void removedOrAdded(ObjectStore.Reader r, char kind, Entry e, byte[] prefix, List<Change> out) {
+  private void removedOrAdded(
+      ObjectStore.Reader r, char kind, Entry e, byte[] prefix, List<Change> out) {
     byte[] path = child(prefix, e.name());
     out.add(new Change(kind, path, List.of(e.type().label())));
     if (e.type() == EntryType.DIR) {
@@ -682,7 +742,9 @@ public final class Repository implements Closeable {
     if (a.type() != b.type()) {
       w.add("type " + a.type().label() + "->" + b.type().label());
     }
-    if (a.type() == EntryType.FILE && b.type() == EntryType.FILE && !java.util.Objects.equals(a.fileDigest(), b.fileDigest())) {
+    if (a.type() == EntryType.FILE
+        && b.type() == EntryType.FILE
+        && !java.util.Objects.equals(a.fileDigest(), b.fileDigest())) {
       w.add("content (" + a.size() + "->" + b.size() + " bytes)");
     }
     if (a.mode() != b.mode()) {
@@ -695,7 +757,8 @@ public final class Repository implements Closeable {
       w.add("link " + Bytes.escape(a.link()) + "->" + Bytes.escape(b.link()));
     }
     if (a.devMajor() != b.devMajor() || a.devMinor() != b.devMinor()) {
-      w.add("device " + a.devMajor() + "," + a.devMinor() + "->" + b.devMajor() + "," + b.devMinor());
+      w.add(
+          "device " + a.devMajor() + "," + a.devMinor() + "->" + b.devMajor() + "," + b.devMinor());
     }
     if (!a.xattrs().equals(b.xattrs())) {
       w.add("xattrs");
@@ -754,7 +817,9 @@ public final class Repository implements Closeable {
     for (Entry e : ObjectCodec.decodeTree(tree, r.read(tree, ObjectType.TREE))) {
       if (e.type() == EntryType.DIR) {
         markTree(r, e.content(), seen);
-      } else if (e.type() == EntryType.FILE && seen.add(e.content()) && e.chunked()
+      } else if (e.type() == EntryType.FILE
+          && seen.add(e.content())
+          && e.chunked()
           && store.contains(e.content())) {
         ObjectCodec.ChunkList list =
             ObjectCodec.decodeChunkList(e.content(), r.read(e.content(), ObjectType.CHUNKLIST));
@@ -791,7 +856,11 @@ public final class Repository implements Closeable {
   }
 
   private long treeSize(
-      ObjectStore.Reader r, Digest tree, Map<Digest, Long> memo, Set<Digest> contents, long[] unique) {
+      ObjectStore.Reader r,
+      Digest tree,
+      Map<Digest, Long> memo,
+      Set<Digest> contents,
+      long[] unique) {
     Long m = memo.get(tree);
     if (m != null) {
       return m;
@@ -846,7 +915,16 @@ public final class Repository implements Closeable {
         problems.add(e.getMessage() + " (referenced by " + where + ")");
         return null;
       } catch (UncheckedIOException e) {
-        problems.add("cannot read " + type + " " + id + ": " + e.getMessage() + " (referenced by " + where + ")");
+        problems.add(
+            "cannot read "
+                + type
+                + " "
+                + id
+                + ": "
+                + e.getMessage()
+                + " (referenced by "
+                + where
+                + ")");
         return null;
       }
     }
@@ -917,7 +995,15 @@ public final class Repository implements Closeable {
       if (!e.chunked()) {
         byte[] b = read(e.content(), ObjectType.BLOB, where);
         if (b != null && b.length != e.size()) {
-          problems.add("blob " + e.content() + " has " + b.length + " bytes, " + where + " says " + e.size());
+          problems.add(
+              "blob "
+                  + e.content()
+                  + " has "
+                  + b.length
+                  + " bytes, "
+                  + where
+                  + " says "
+                  + e.size());
         }
         return;
       }
@@ -942,7 +1028,8 @@ public final class Repository implements Closeable {
           md.update(cb);
         }
         if (complete && !Digest.of(md).equals(list.fileDigest())) {
-          problems.add("chunks of " + where + " do not add up to its content digest " + list.fileDigest());
+          problems.add(
+              "chunks of " + where + " do not add up to its content digest " + list.fileDigest());
         }
       } catch (CorruptObjectException ex) {
         problems.add(ex.getMessage() + " (at " + where + ")");
@@ -976,7 +1063,9 @@ public final class Repository implements Closeable {
     walk(snapshot, (path, e) -> line.accept(manifestLine(path, e)));
   }
 
-  /** {@code path type mode uid gid size mtime digest} with {@code -} where a field does not apply. */
+  /**
+   * {@code path type mode uid gid size mtime digest} with {@code -} where a field does not apply.
+   */
   public static String manifestLine(byte[] path, Entry e) {
     String digest =
         switch (e.type()) {

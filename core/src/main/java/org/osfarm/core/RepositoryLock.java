@@ -16,8 +16,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * deletes an object a running publish has deduplicated against. The kernel releases a killed
  * process's lock (fcntl), so a crash never leaves the repository locked.
  *
- * <p>Java file locks belong to the whole JVM, so within one JVM a read-write lock orders threads and
- * the file lock is taken by the first holder and released by the last.
+ * <p>Java file locks belong to the whole JVM, so within one JVM a read-write lock orders threads
+ * and the file lock is taken by the first holder and released by the last.
  */
 final class RepositoryLock {
   private static final Map<Path, RepositoryLock> LOCKS = new ConcurrentHashMap<>();

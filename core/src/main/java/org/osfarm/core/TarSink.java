@@ -31,7 +31,9 @@ final class TarSink implements ExportSink {
   @Override
   public void root(Entry root) throws IOException {
     if (writeRoot && !root.isImplicit()) {
-      tar.putHeader(header(prefix.length > 0 ? prefix : new byte[] {'.', '/'}, root, (byte) '5', new byte[0]));
+      tar.putHeader(
+          header(
+              prefix.length > 0 ? prefix : new byte[] {'.', '/'}, root, (byte) '5', new byte[0]));
     }
   }
 
@@ -69,8 +71,20 @@ final class TarSink implements ExportSink {
 
   private static TarHeader header(byte[] name, Entry e, byte type, byte[] link) {
     return new TarHeader(
-        name, type, e.mode(), e.uid(), e.gid(), e.uname(), e.gname(), e.mtimeSeconds(),
-        e.mtimeNanos(), type == '0' ? e.size() : 0, link, e.devMajor(), e.devMinor(), e.xattrs(),
+        name,
+        type,
+        e.mode(),
+        e.uid(),
+        e.gid(),
+        e.uname(),
+        e.gname(),
+        e.mtimeSeconds(),
+        e.mtimeNanos(),
+        type == '0' ? e.size() : 0,
+        link,
+        e.devMajor(),
+        e.devMinor(),
+        e.xattrs(),
         e.extras());
   }
 

@@ -55,7 +55,8 @@ public final class TarSource implements EntrySource {
     try {
       return reader.next();
     } catch (java.util.zip.ZipException | java.io.EOFException e) {
-      throw new InvalidInputException("corrupt or truncated compressed archive: " + e.getMessage(), e);
+      throw new InvalidInputException(
+          "corrupt or truncated compressed archive: " + e.getMessage(), e);
     } catch (com.github.luben.zstd.ZstdIOException e) {
       throw new InvalidInputException("corrupt zstd archive: " + e.getMessage(), e);
     }
@@ -70,7 +71,8 @@ public final class TarSource implements EntrySource {
         try {
           return super.read(b, off, len);
         } catch (java.util.zip.ZipException | java.io.EOFException e) {
-          throw new InvalidInputException("corrupt or truncated compressed archive: " + e.getMessage(), e);
+          throw new InvalidInputException(
+              "corrupt or truncated compressed archive: " + e.getMessage(), e);
         } catch (com.github.luben.zstd.ZstdIOException e) {
           throw new InvalidInputException("corrupt zstd archive: " + e.getMessage(), e);
         }

@@ -17,11 +17,11 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The few POSIX calls Java's file API cannot make: byte-exact names (Linux names need not be UTF-8),
- * device nodes, ownership and times of symlinks, every extended-attribute namespace ({@code
- * security.*}, {@code system.posix_acl_*}), all relative to directory descriptors so that nothing is
- * ever resolved through a symlink the tree itself contains. Bound with the FFM API to glibc on Linux
- * (x86-64 and aarch64 share the layouts used here: {@code statx} and {@code dirent64}).
+ * The few POSIX calls Java's file API cannot make: byte-exact names (Linux names need not be
+ * UTF-8), device nodes, ownership and times of symlinks, every extended-attribute namespace ({@code
+ * security.*}, {@code system.posix_acl_*}), all relative to directory descriptors so that nothing
+ * is ever resolved through a symlink the tree itself contains. Bound with the FFM API to glibc on
+ * Linux (x86-64 and aarch64 share the layouts used here: {@code statx} and {@code dirent64}).
  */
 public final class Posix {
   public static final int AT_FDCWD = -100;
@@ -95,7 +95,8 @@ public final class Posix {
   private static final MethodHandle FCHMOD = fn("fchmod", FunctionDescriptor.of(INT, INT, INT));
   private static final MethodHandle UTIMENSAT =
       fn("utimensat", FunctionDescriptor.of(INT, INT, ADDR, ADDR, INT));
-  private static final MethodHandle STRERROR = fnNoErrno("strerror", FunctionDescriptor.of(ADDR, INT));
+  private static final MethodHandle STRERROR =
+      fnNoErrno("strerror", FunctionDescriptor.of(ADDR, INT));
   private static final MethodHandle ISATTY = fnNoErrno("isatty", FunctionDescriptor.of(INT, INT));
 
   private Posix() {}
@@ -356,7 +357,10 @@ public final class Posix {
     }
   }
 
-  /** The path that names entry {@code name} of the directory open at {@code dirfd} without following it. */
+  /**
+   * The path that names entry {@code name} of the directory open at {@code dirfd} without following
+   * it.
+   */
   private static byte[] procPath(int dirfd, byte[] name) {
     byte[] prefix = ("/proc/self/fd/" + dirfd + "/").getBytes(StandardCharsets.US_ASCII);
     byte[] p = Arrays.copyOf(prefix, prefix.length + name.length);
@@ -364,7 +368,9 @@ public final class Posix {
     return p;
   }
 
-  /** Extended attributes of {@code name} in {@code dirfd} (not following symlinks), sorted by name. */
+  /**
+   * Extended attributes of {@code name} in {@code dirfd} (not following symlinks), sorted by name.
+   */
   public static List<byte[][]> listXattrs(int dirfd, byte[] name) throws PosixException {
     byte[] path = procPath(dirfd, name);
     try (Arena a = Arena.ofConfined()) {
@@ -428,7 +434,8 @@ public final class Posix {
               LSETXATTR.invokeExact(
                   st, cstr(a, procPath(dirfd, name)), cstr(a, key), v, (long) value.length, 0);
       if (r != 0) {
-        throw new PosixException("lsetxattr " + new String(key, StandardCharsets.UTF_8), name, errno(st));
+        throw new PosixException(
+            "lsetxattr " + new String(key, StandardCharsets.UTF_8), name, errno(st));
       }
     } catch (PosixException e) {
       throw e;
@@ -447,7 +454,10 @@ public final class Posix {
 
   public static void linkAt(int olddir, byte[] oldName, int newdir, byte[] newName)
       throws PosixException {
-    call("link", newName, a -> (int) LINKAT.invokeExact(a.st, olddir, a.s(oldName), newdir, a.s(newName), 0));
+    call(
+        "link",
+        newName,
+        a -> (int) LINKAT.invokeExact(a.st, olddir, a.s(oldName), newdir, a.s(newName), 0));
   }
 
   public static void mknodAt(int dirfd, byte[] name, int mode, long major, long minor)
@@ -457,7 +467,13 @@ public final class Posix {
   }
 
   public static void chownAt(int dirfd, byte[] name, long uid, long gid) throws PosixException {
-    call("chown", name, a -> (int) FCHOWNAT.invokeExact(a.st, dirfd, a.s(name), (int) uid, (int) gid, AT_SYMLINK_NOFOLLOW));
+    call(
+        "chown",
+        name,
+        a ->
+            (int)
+                FCHOWNAT.invokeExact(
+                    a.st, dirfd, a.s(name), (int) uid, (int) gid, AT_SYMLINK_NOFOLLOW));
   }
 
   public static void chmodAt(int dirfd, byte[] name, int mode) throws PosixException {

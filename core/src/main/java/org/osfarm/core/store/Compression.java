@@ -48,7 +48,10 @@ final class Compression {
         long n = Zstd.decompressByteArray(out, 0, rawSize, stored, 0, stored.length);
         if (Zstd.isError(n) || n != rawSize) {
           throw new CorruptObjectException(
-              "object " + id + " does not decompress: " + (Zstd.isError(n) ? Zstd.getErrorName(n) : "wrong size"));
+              "object "
+                  + id
+                  + " does not decompress: "
+                  + (Zstd.isError(n) ? Zstd.getErrorName(n) : "wrong size"));
         }
         yield out;
       }

@@ -13,8 +13,8 @@ import org.osfarm.core.NotFoundException;
 
 /**
  * Objects in memory, for tests and scratch repositories. Same contract as the pack store: inserted
- * objects become visible on flush, reads verify hashes, and the same compression is applied so sizes
- * are comparable.
+ * objects become visible on flush, reads verify hashes, and the same compression is applied so
+ * sizes are comparable.
  */
 public final class InMemoryObjectStore implements ObjectStore {
   private record Stored(ObjectType type, int codec, int size, byte[] bytes) {}
@@ -111,7 +111,9 @@ public final class InMemoryObjectStore implements ObjectStore {
   @Override
   public Optional<ObjectInfo> info(Digest id) {
     Stored s = objects.get(id);
-    return s == null ? Optional.empty() : Optional.of(new ObjectInfo(id, s.type, s.size, s.bytes.length));
+    return s == null
+        ? Optional.empty()
+        : Optional.of(new ObjectInfo(id, s.type, s.size, s.bytes.length));
   }
 
   @Override

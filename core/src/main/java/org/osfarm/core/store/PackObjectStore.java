@@ -36,8 +36,8 @@ import org.osfarm.core.NotFoundException;
  * {@code pack-<random>.idx}. A pack is part of the store only once its index exists, so a process
  * killed at any moment leaves either a complete pack or garbage that {@link #retainOnly} deletes;
  * objects that were already stored are never touched. Packs are immutable after the rename; gc
- * rewrites a pack that holds garbage into a new one and deletes the old one only after the new one is
- * durable.
+ * rewrites a pack that holds garbage into a new one and deletes the old one only after the new one
+ * is durable.
  *
  * <p>Pack file: {@code "OSFPACK\1"}, then records {@code id(32) type(1) codec(1) size(4)
  * storedSize(4) bytes(storedSize)}, big-endian. Index: {@code "OSFIDX\0\1"}, count(4), entries
@@ -63,7 +63,8 @@ public final class PackObjectStore implements ObjectStore {
   private final ConcurrentHashMap<Digest, Location> index = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, Pack> packs = new ConcurrentHashMap<>();
 
-  private record Location(Pack pack, long offset, ObjectType type, int codec, int size, int stored) {}
+  private record Location(
+      Pack pack, long offset, ObjectType type, int codec, int size, int stored) {}
 
   private static final class Pack {
     final String name;
@@ -179,9 +180,7 @@ public final class PackObjectStore implements ObjectStore {
           break;
         }
         index.putIfAbsent(
-            id,
-            new Location(
-                pack, pos, ObjectType.ofCode(hb[32]), hb[33], h.getInt(34), stored));
+            id, new Location(pack, pos, ObjectType.ofCode(hb[32]), hb[33], h.getInt(34), stored));
         pos += RECORD_HEADER + stored;
       }
     }
@@ -411,7 +410,8 @@ public final class PackObjectStore implements ObjectStore {
           }
           long at =
               writer.append(id, type, enc.codec(), len, enc.bytes(), enc.offset(), enc.length());
-          locations.add(Map.entry(id, new long[] {at, type.code(), enc.codec(), len, enc.length()}));
+          locations.add(
+              Map.entry(id, new long[] {at, type.code(), enc.codec(), len, enc.length()}));
           written.addAndGet(RECORD_HEADER + enc.length());
           objects.incrementAndGet();
           if (writer.pos > MAX_PACK_BYTES) {

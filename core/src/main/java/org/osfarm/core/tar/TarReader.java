@@ -13,8 +13,8 @@ import org.osfarm.core.InvalidInputException;
 
 /**
  * Reads tar archives: v7, ustar, GNU (long names and links, base-256 numbers) and pax (local and
- * global extended headers). Names, link targets and extended-header values are kept as raw bytes, so
- * non-UTF-8 names and binary extended attributes survive. Sparse files and other rarities are
+ * global extended headers). Names, link targets and extended-header values are kept as raw bytes,
+ * so non-UTF-8 names and binary extended attributes survive. Sparse files and other rarities are
  * rejected with a clear error rather than misread.
  *
  * <p>Every structural problem (bad checksum, truncated stream, malformed extended header) is an
@@ -42,7 +42,9 @@ public final class TarReader {
     return offset;
   }
 
-  /** The next entry, or null at the end of the archive. Skips unread content of the previous one. */
+  /**
+   * The next entry, or null at the end of the archive. Skips unread content of the previous one.
+   */
   public TarHeader next() throws IOException {
     if (done) {
       return null;
@@ -81,8 +83,12 @@ public final class TarReader {
         }
         case 'L' -> longName = trimNul(readSmall(size, headerAt, "GNU long name"));
         case 'K' -> longLink = trimNul(readSmall(size, headerAt, "GNU long link"));
-        case 'S' -> throw bad(headerAt, "GNU sparse files are not supported; re-create the archive without --sparse");
-        case 'D', 'M', 'N', 'V' -> throw bad(headerAt, "GNU tar entry type '" + (char) type + "' is not supported");
+        case 'S' ->
+            throw bad(
+                headerAt,
+                "GNU sparse files are not supported; re-create the archive without --sparse");
+        case 'D', 'M', 'N', 'V' ->
+            throw bad(headerAt, "GNU tar entry type '" + (char) type + "' is not supported");
         default -> {
           return entry(headerAt, type, size, pax, longName, longLink);
         }
@@ -93,7 +99,12 @@ public final class TarReader {
   private TarHeader entry(
       long at, byte type, long size, Map<String, byte[]> pax, byte[] longName, byte[] longLink)
       throws IOException {
-    boolean ustar = block[257] == 'u' && block[258] == 's' && block[259] == 't' && block[260] == 'a' && block[261] == 'r';
+    boolean ustar =
+        block[257] == 'u'
+            && block[258] == 's'
+            && block[259] == 't'
+            && block[260] == 'a'
+            && block[261] == 'r';
     boolean posixUstar = ustar && block[262] == 0;
     byte[] name = field(0, 100);
     if (posixUstar && block[345] != 0) {
@@ -117,8 +128,19 @@ public final class TarReader {
     if (type == '7') {
       type = '0'; // contiguous file: a regular file everywhere that matters
     }
-    if (type != '0' && type != '1' && type != '2' && type != '3' && type != '4' && type != '5' && type != '6') {
-      throw bad(at, "unsupported tar entry type '" + (char) type + "' for " + new String(name, StandardCharsets.UTF_8));
+    if (type != '0'
+        && type != '1'
+        && type != '2'
+        && type != '3'
+        && type != '4'
+        && type != '5'
+        && type != '6') {
+      throw bad(
+          at,
+          "unsupported tar entry type '"
+              + (char) type
+              + "' for "
+              + new String(name, StandardCharsets.UTF_8));
     }
     int mode = (int) (number(100, 8, at, "mode") & 07777);
     long uid = number(108, 8, at, "uid");
@@ -155,7 +177,8 @@ public final class TarReader {
         }
         default -> {
           if (k.startsWith(XATTR_PREFIX)) {
-            xattrs.add(new Attr(k.substring(XATTR_PREFIX.length()).getBytes(StandardCharsets.UTF_8), v));
+            xattrs.add(
+                new Attr(k.substring(XATTR_PREFIX.length()).getBytes(StandardCharsets.UTF_8), v));
           } else {
             extras.add(new Attr(k.getBytes(StandardCharsets.UTF_8), v));
           }
@@ -174,8 +197,21 @@ public final class TarReader {
     xattrs.sort(null);
     extras.sort(null);
     return new TarHeader(
-        name, type, mode, uid, gid, uname, gname, mtime, nanos, type == '0' ? size : 0, link,
-        major, minor, xattrs, extras);
+        name,
+        type,
+        mode,
+        uid,
+        gid,
+        uname,
+        gname,
+        mtime,
+        nanos,
+        type == '0' ? size : 0,
+        link,
+        major,
+        minor,
+        xattrs,
+        extras);
   }
 
   /** The current entry's content. Reads past it return -1; a truncated archive throws. */
@@ -195,7 +231,8 @@ public final class TarReader {
         }
         int n = in.read(b, off, (int) Math.min(len, remaining));
         if (n < 0) {
-          throw new InvalidInputException("the archive is truncated at offset " + offset + " (inside a file's content)");
+          throw new InvalidInputException(
+              "the archive is truncated at offset " + offset + " (inside a file's content)");
         }
         remaining -= n;
         offset += n;
@@ -212,7 +249,8 @@ public final class TarReader {
         if (got == 0 && eofOk) {
           return false;
         }
-        throw new InvalidInputException("the archive is truncated at offset " + (offset + got) + " (inside a header)");
+        throw new InvalidInputException(
+            "the archive is truncated at offset " + (offset + got) + " (inside a header)");
       }
       got += n;
     }
@@ -241,7 +279,8 @@ public final class TarReader {
     while (got < size) {
       int n = in.read(data, got, (int) size - got);
       if (n < 0) {
-        throw new InvalidInputException("the archive is truncated at offset " + (offset + got) + " (inside a " + what + ")");
+        throw new InvalidInputException(
+            "the archive is truncated at offset " + (offset + got) + " (inside a " + what + ")");
       }
       got += n;
     }
@@ -266,7 +305,12 @@ public final class TarReader {
         }
         sp++;
       }
-      if (sp == p || sp >= d.length || d[sp] != ' ' || len <= 0 || p + len > d.length || d[(int) (p + len - 1)] != '\n') {
+      if (sp == p
+          || sp >= d.length
+          || d[sp] != ' '
+          || len <= 0
+          || p + len > d.length
+          || d[(int) (p + len - 1)] != '\n') {
         throw bad(at, "malformed extended header record");
       }
       int end = (int) (p + len - 1);

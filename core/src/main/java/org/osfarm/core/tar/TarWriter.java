@@ -9,9 +9,9 @@ import java.util.Arrays;
 import org.osfarm.core.Attr;
 
 /**
- * Writes pax-format tar archives that GNU tar, bsdtar and {@link TarReader} read back exactly. Fields
- * that fit the ustar header go there; long or non-ASCII names, large ids and sizes, sub-second
- * times, extended attributes and kept records go in a pax extended header ({@code
+ * Writes pax-format tar archives that GNU tar, bsdtar and {@link TarReader} read back exactly.
+ * Fields that fit the ustar header go there; long or non-ASCII names, large ids and sizes,
+ * sub-second times, extended attributes and kept records go in a pax extended header ({@code
  * SCHILY.xattr.NAME} for attributes, as GNU tar writes them).
  */
 public final class TarWriter implements AutoCloseable {
@@ -87,15 +87,38 @@ public final class TarWriter implements AutoCloseable {
       byte[] data = pax.toByteArray();
       byte[] base = baseName(nameField);
       byte[] paxName = concat(ascii("PaxHeaders/"), base);
-      writeHeader(truncatedAscii(paxName, 100), (byte) 'x', 0644, 0, 0, data.length, 0, new byte[0], new byte[0], new byte[0], 0, 0, new byte[0]);
+      writeHeader(
+          truncatedAscii(paxName, 100),
+          (byte) 'x',
+          0644,
+          0,
+          0,
+          data.length,
+          0,
+          new byte[0],
+          new byte[0],
+          new byte[0],
+          0,
+          0,
+          new byte[0]);
       out.write(data);
       pad(data.length);
     }
     long mtimeField = Math.max(0, Math.min(h.mtimeSeconds(), 077777777777L));
     writeHeader(
-        nameField, h.typeflag(), h.mode(), clampId(h.uid()), clampId(h.gid()),
-        Math.min(size, 077777777777L), mtimeField, link, uname, gname,
-        Math.min(h.devMajor(), 07777777), Math.min(h.devMinor(), 07777777), prefixField);
+        nameField,
+        h.typeflag(),
+        h.mode(),
+        clampId(h.uid()),
+        clampId(h.gid()),
+        Math.min(size, 077777777777L),
+        mtimeField,
+        link,
+        uname,
+        gname,
+        Math.min(h.devMajor(), 07777777),
+        Math.min(h.devMinor(), 07777777),
+        prefixField);
     remaining = size;
   }
 
@@ -152,8 +175,19 @@ public final class TarWriter implements AutoCloseable {
   }
 
   private void writeHeader(
-      byte[] name, byte type, int mode, long uid, long gid, long size, long mtime, byte[] link,
-      byte[] uname, byte[] gname, long major, long minor, byte[] prefix)
+      byte[] name,
+      byte type,
+      int mode,
+      long uid,
+      long gid,
+      long size,
+      long mtime,
+      byte[] link,
+      byte[] uname,
+      byte[] gname,
+      long major,
+      long minor,
+      byte[] prefix)
       throws IOException {
     byte[] b = new byte[BLOCK];
     System.arraycopy(name, 0, b, 0, Math.min(100, name.length));
