@@ -403,7 +403,7 @@ public final class Repository implements Closeable {
       os = new ZstdOutputStream(os, 3);
     }
     boolean dot = "./".equals(s.metadata().get("tar.prefix"));
-    try (TarSink sink = new TarSink(os, dot, paths.isEmpty())) {
+    try (TarSink sink = new TarSink(os, dot, paths.isEmpty(), "dir".equals(s.metadata().get("source")))) {
       long n = export(s, paths, sink, l);
       sink.finish();
       os.flush();

@@ -3,7 +3,9 @@ package org.osfarm.core;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import org.osfarm.core.tar.TarHeader;
 import org.osfarm.core.tar.TarWriter;
 
@@ -13,7 +15,14 @@ final class TarSink implements ExportSink {
   private final byte[] prefix;
   private final boolean writeRoot;
 
-  TarSink(OutputStream out, boolean dotPrefix, boolean writeRoot) {
+  private final boolean deriveAclText;
+
+  /**
+   * @param deriveAclText add GNU tar's ACL text records derived from binary ACL xattrs (for
+   *     snapshots read from a directory, whose entries have no such records)
+   */
+  TarSink(OutputStream out, boolean dotPrefix, boolean writeRoot, boolean deriveAclText) {
+    this.deriveAclText = deriveAclText;
     this.tar = new TarWriter(out);
     this.prefix = dotPrefix ? new byte[] {'.', '/'} : new byte[0];
     this.writeRoot = writeRoot;
@@ -69,7 +78,7 @@ final class TarSink implements ExportSink {
     }
   }
 
-  private static TarHeader header(byte[] name, Entry e, byte type, byte[] link) {
+  private TarHeader header(byte[] name, Entry e, byte type, byte[] link) {
     return new TarHeader(
         name,
         type,
@@ -85,7 +94,42 @@ final class TarSink implements ExportSink {
         e.devMajor(),
         e.devMinor(),
         e.xattrs(),
-        e.extras());
+        withAclText(e));
+  }
+
+  /**
+   * GNU tar restores ACLs from {@code SCHILY.acl.*} text records, not from the binary xattrs; an
+   * entry read from a directory has only the latter, so the text is derived for it.
+   */
+  private List<Attr> withAclText(Entry e) {
+    List<Attr> extras = e.extras();
+    if (!deriveAclText) {
+      return extras;
+    }
+    List<Attr> added = null;
+    for (Attr x : e.xattrs()) {
+      String key =
+          switch (x.nameString()) {
+            case "system.posix_acl_access" -> "SCHILY.acl.access";
+            case "system.posix_acl_default" -> "SCHILY.acl.default";
+            default -> null;
+          };
+      if (key == null || extras.stream().anyMatch(a -> a.nameString().equals(key))) {
+        continue;
+      }
+      byte[] text = PosixAcl.toText(x.valueRef());
+      if (text != null) {
+        if (added == null) {
+          added = new ArrayList<>(extras);
+        }
+        added.add(Attr.of(key, text));
+      }
+    }
+    if (added == null) {
+      return extras;
+    }
+    added.sort(null);
+    return added;
   }
 
   @Override
