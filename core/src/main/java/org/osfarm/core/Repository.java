@@ -87,22 +87,28 @@ public final class Repository implements Closeable {
       throw new NotFoundException(
           "no osfarm repository at " + dir + " (run 'osfarm init' or pass --repo)");
     }
+    int level = DEFAULT_LEVEL;
     try {
-      String format = Files.readString(conf, StandardCharsets.US_ASCII).trim();
+      List<String> lines = Files.readAllLines(conf, StandardCharsets.US_ASCII);
+      String format = lines.isEmpty() ? "" : lines.get(0).trim();
       if (!format.equals(FORMAT_LINE)) {
         throw new RepositoryException(
-            "repository at "
-                + dir
-                + " has format '"
-                + format
-                + "'; this osfarm reads '"
-                + FORMAT_LINE
-                + "'");
+            "repository at " + dir + " has format '" + format + "'; this osfarm reads '" + FORMAT_LINE + "'");
+      }
+      for (String line : lines.subList(1, lines.size())) {
+        String[] kv = line.trim().split("\\s+", 2);
+        if (kv.length == 2 && kv[0].equals("compression-level")) {
+          try {
+            level = Integer.parseInt(kv[1]);
+          } catch (NumberFormatException e) {
+            throw new RepositoryException(conf + ": compression-level must be a number (0 = none, 1-19 zstd)");
+          }
+        }
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return new Repository(dir, new PackObjectStore(dir.resolve("objects"), DEFAULT_LEVEL));
+    return new Repository(dir, new PackObjectStore(dir.resolve("objects"), level));
   }
 
   /**
