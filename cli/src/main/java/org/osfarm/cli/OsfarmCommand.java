@@ -11,6 +11,7 @@ import picocli.CommandLine.ScopeType;
 @Command(
     name = "osfarm",
     mixinStandardHelpOptions = true,
+    scope = ScopeType.INHERIT, // --help and --version on every subcommand too
     version = "osfarm 0.1.0",
     description = "A farm for operating-system images: publish, store, query and ship them.",
     subcommands = {

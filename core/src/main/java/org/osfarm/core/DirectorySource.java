@@ -162,6 +162,9 @@ public final class DirectorySource implements EntrySource {
 
       @Override
       public int read(byte[] b, int off, int len) throws IOException {
+        if (len == 0) {
+          return 0; // not EOF: InputStream.readNBytes asks for 0 bytes when its buffer is full
+        }
         if (fd < 0) {
           return -1;
         }

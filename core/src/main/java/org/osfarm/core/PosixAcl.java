@@ -7,8 +7,8 @@ import java.nio.charset.StandardCharsets;
 /**
  * Converts the kernel's binary POSIX ACL ({@code system.posix_acl_access} and {@code _default}
  * xattr values) to the text GNU tar stores in {@code SCHILY.acl.access} / {@code
- * SCHILY.acl.default} records, with numeric ids, so GNU tar's {@code --acls} restores ACLs of images
- * osfarm read from a directory.
+ * SCHILY.acl.default} records, with numeric ids, so GNU tar's {@code --acls} restores ACLs of
+ * images osfarm read from a directory.
  */
 final class PosixAcl {
   private PosixAcl() {}

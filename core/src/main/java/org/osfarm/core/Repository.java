@@ -93,7 +93,13 @@ public final class Repository implements Closeable {
       String format = lines.isEmpty() ? "" : lines.get(0).trim();
       if (!format.equals(FORMAT_LINE)) {
         throw new RepositoryException(
-            "repository at " + dir + " has format '" + format + "'; this osfarm reads '" + FORMAT_LINE + "'");
+            "repository at "
+                + dir
+                + " has format '"
+                + format
+                + "'; this osfarm reads '"
+                + FORMAT_LINE
+                + "'");
       }
       for (String line : lines.subList(1, lines.size())) {
         String[] kv = line.trim().split("\\s+", 2);
@@ -101,7 +107,8 @@ public final class Repository implements Closeable {
           try {
             level = Integer.parseInt(kv[1]);
           } catch (NumberFormatException e) {
-            throw new RepositoryException(conf + ": compression-level must be a number (0 = none, 1-19 zstd)");
+            throw new RepositoryException(
+                conf + ": compression-level must be a number (0 = none, 1-19 zstd)");
           }
         }
       }
@@ -230,8 +237,11 @@ public final class Repository implements Closeable {
    * returned as they are; use {@link #lookupFile} to follow them.
    */
   public Entry lookup(Digest snapshot, byte[] path) {
-    Entry cur = readSnapshot(snapshot).root();
-    List<byte[]> parts = Bytes.split(path);
+    return lookup(readSnapshot(snapshot), Bytes.split(path));
+  }
+
+  private Entry lookup(Snapshot snapshot, List<byte[]> parts) {
+    Entry cur = snapshot.root();
     for (int i = 0; i < parts.size(); i++) {
       if (cur.type() != EntryType.DIR) {
         throw new NotFoundException(
@@ -239,7 +249,8 @@ public final class Repository implements Closeable {
       }
       Entry found = find(readTree(cur.content()), parts.get(i));
       if (found == null) {
-        throw new NotFoundException("no such path: '" + Bytes.escape(path) + "'");
+        throw new NotFoundException(
+            "no such path in the snapshot: '" + Bytes.escape(Bytes.join(parts)) + "'");
       }
       cur = found;
     }
@@ -409,7 +420,8 @@ public final class Repository implements Closeable {
       os = new ZstdOutputStream(os, 3);
     }
     boolean dot = "./".equals(s.metadata().get("tar.prefix"));
-    try (TarSink sink = new TarSink(os, dot, paths.isEmpty(), "dir".equals(s.metadata().get("source")))) {
+    try (TarSink sink =
+        new TarSink(os, dot, paths.isEmpty(), "dir".equals(s.metadata().get("source")))) {
       long n = export(s, paths, sink, l);
       sink.finish();
       os.flush();
@@ -433,6 +445,7 @@ public final class Repository implements Closeable {
       throws IOException {
     if (format == ExportFormat.DIR) {
       Snapshot s = readSnapshot(snapshot);
+      selection(s, paths); // before the target directory is created
       try (DirSink sink = new DirSink(target, l)) {
         long n = export(s, paths, sink, l);
         sink.finish();
@@ -478,23 +491,30 @@ public final class Repository implements Closeable {
     try (RepositoryLock.Held held = lock.shared();
         ObjectStore.Reader reader = store.newReader()) {
       Exporter ex = new Exporter(reader, sink, l, s.root());
-      List<List<byte[]>> selection = new ArrayList<>();
-      for (byte[] p : paths) {
-        List<byte[]> parts = Bytes.split(p);
-        for (byte[] part : parts) {
-          if (part.length == 2 && part[0] == '.' && part[1] == '.') {
-            throw new NotFoundException("'..' is not allowed in export paths");
-          }
-        }
-        selection.add(parts);
-      }
-      for (List<byte[]> sel : selection) {
-        ex.checkExists(s.root(), sel); // fail before writing anything
-      }
+      List<List<byte[]>> selection = selection(s, paths);
       sink.root(s.root());
       ex.run(s.root().content(), new byte[0], selection, 0);
       return ex.entries;
     }
+  }
+
+  /** Parses export paths and checks they exist, so a bad path fails before anything is written. */
+  private List<List<byte[]>> selection(Snapshot s, List<byte[]> paths) {
+    List<List<byte[]>> selection = new ArrayList<>();
+    for (byte[] p : paths) {
+      List<byte[]> parts = Bytes.split(p);
+      for (byte[] part : parts) {
+        if (part.length == 2 && part[0] == '.' && part[1] == '.') {
+          throw new NotFoundException("'..' is not allowed in export paths");
+        }
+      }
+      if (parts.isEmpty()) {
+        return List.of(); // the root: everything
+      }
+      lookup(s, parts);
+      selection.add(parts);
+    }
+    return selection;
   }
 
   /** Depth-first export of a tree, optionally restricted to selected subtrees. */
@@ -517,18 +537,6 @@ public final class Repository implements Closeable {
 
     List<Entry> tree(Digest id) {
       return ObjectCodec.decodeTree(id, reader.read(id, ObjectType.TREE));
-    }
-
-    void checkExists(Entry dir, List<byte[]> sel) {
-      Entry cur = dir;
-      for (byte[] part : sel) {
-        Entry next = cur.type() == EntryType.DIR ? find(tree(cur.content()), part) : null;
-        if (next == null) {
-          throw new NotFoundException(
-              "no such path in the snapshot: '" + Bytes.escape(Bytes.join(sel)) + "'");
-        }
-        cur = next;
-      }
     }
 
     /**
