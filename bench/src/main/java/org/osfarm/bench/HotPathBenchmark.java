@@ -17,9 +17,9 @@ import org.osfarm.core.Digest;
 import org.osfarm.core.chunk.FastCdc;
 
 /**
- * The per-byte work of publish: SHA-256 and FastCDC over 8 MiB of random data. Throughput in
- * ops/s; multiply by 8 MiB for bytes per second. Run: {@code java -jar
- * bench/target/benchmarks.jar HotPath}.
+ * The per-byte work of publish: SHA-256 and FastCDC over 8 MiB of random data. Throughput in ops/s;
+ * multiply by 8 MiB for bytes per second. Run: {@code java -jar bench/target/benchmarks.jar
+ * HotPath}.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)

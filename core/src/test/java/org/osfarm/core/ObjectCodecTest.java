@@ -47,9 +47,25 @@ class ObjectCodecTest {
       @ForAll String message,
       @ForAll long seconds) {
     Entry dir =
-        new Entry(new byte[0], EntryType.DIR, root.mode(), root.uid(), root.gid(), root.uname(),
-            root.gname(), root.mtimeSeconds(), root.mtimeNanos(), 0, D, null, null, 0, 0,
-            root.xattrs(), root.extras(), 0);
+        new Entry(
+            new byte[0],
+            EntryType.DIR,
+            root.mode(),
+            root.uid(),
+            root.gid(),
+            root.uname(),
+            root.gname(),
+            root.mtimeSeconds(),
+            root.mtimeNanos(),
+            0,
+            D,
+            null,
+            null,
+            0,
+            0,
+            root.xattrs(),
+            root.extras(),
+            0);
     Map<String, String> meta = new TreeMap<>();
     for (String k : keys) {
       meta.put(k, k + "=value\nwith lines");
@@ -66,7 +82,9 @@ class ObjectCodecTest {
   }
 
   @Property(tries = 100)
-  void chunkListsRoundTrip(@ForAll @Size(min = 1, max = 50) List<@net.jqwik.api.constraints.IntRange(min = 1, max = 1 << 20) Integer> lens) {
+  void chunkListsRoundTrip(
+      @ForAll @Size(min = 1, max = 50)
+          List<@net.jqwik.api.constraints.IntRange(min = 1, max = 1 << 20) Integer> lens) {
     List<ObjectCodec.Chunk> chunks = new ArrayList<>();
     long total = 0;
     for (int i = 0; i < lens.size(); i++) {
@@ -91,7 +109,10 @@ class ObjectCodecTest {
     assertThatThrownBy(() -> ObjectCodec.decodeTree(D, enc))
         .isInstanceOf(CorruptObjectException.class)
         .hasMessageContaining("invalid entry name");
-    assertThatThrownBy(() -> ObjectCodec.encodeTree(List.of(a.withName(new byte[] {'b'}), a.withName(new byte[] {'a'}))))
+    assertThatThrownBy(
+            () ->
+                ObjectCodec.encodeTree(
+                    List.of(a.withName(new byte[] {'b'}), a.withName(new byte[] {'a'}))))
         .isInstanceOf(IllegalArgumentException.class);
   }
 
@@ -151,9 +172,25 @@ class ObjectCodecTest {
               boolean dev = type == EntryType.CHAR || type == EntryType.BLOCK;
               byte[] link =
                   type == EntryType.SYMLINK || type == EntryType.HARDLINK ? name : new byte[0];
-              return new Entry(name, type, mode, uid, gid, Bytes.utf8("u" + uid % 7), new byte[0],
-                  mtime, ns, file ? uid % 100000 : 0, content, fileDigest, link, dev ? gid % 4096 : 0,
-                  dev ? uid % 1000 : 0, xa, xa, isChunked ? Entry.CHUNKED : (uid % 3 == 0 ? Entry.IMPLICIT : 0));
+              return new Entry(
+                  name,
+                  type,
+                  mode,
+                  uid,
+                  gid,
+                  Bytes.utf8("u" + uid % 7),
+                  new byte[0],
+                  mtime,
+                  ns,
+                  file ? uid % 100000 : 0,
+                  content,
+                  fileDigest,
+                  link,
+                  dev ? gid % 4096 : 0,
+                  dev ? uid % 1000 : 0,
+                  xa,
+                  xa,
+                  isChunked ? Entry.CHUNKED : (uid % 3 == 0 ? Entry.IMPLICIT : 0));
             });
   }
 }

@@ -59,7 +59,8 @@ class RoundTripTest {
   @Test
   void compressedTarsPublishTheSameSnapshotTree(@TempDir Path dir) throws Exception {
     Programs.require("zstd");
-    Programs.run(dir, "sh", "-c", "gzip -c " + tar + " > t.tar.gz && zstd -q -c " + tar + " > t.tar.zst");
+    Programs.run(
+        dir, "sh", "-c", "gzip -c " + tar + " > t.tar.gz && zstd -q -c " + tar + " > t.tar.zst");
     try (Repository repo = Repository.init(dir.resolve("repo"))) {
       Digest plain = publishTar(repo, tar, "plain");
       Digest gz = publishTar(repo, dir.resolve("t.tar.gz"), "gz");
@@ -88,7 +89,9 @@ class RoundTripTest {
           .isEqualTo(Programs.run(tree, "getfacl", "-n", "var/lib/acl/file"))
           .contains("user:1234:rw-");
       assertThat(Programs.run(out, "getcap", "usr/bin/pinger")).contains("cap_net_raw");
-      assertThat(Programs.run(out, "stat", "-c", "%a %F", "usr/bin/suid", "tmp", "dev/null", "var/fifo"))
+      assertThat(
+              Programs.run(
+                  out, "stat", "-c", "%a %F", "usr/bin/suid", "tmp", "dev/null", "var/fifo"))
           .isEqualTo("4755 regular file\n1777 directory\n666 character special file\n644 fifo\n");
     }
   }
@@ -109,8 +112,16 @@ class RoundTripTest {
       Path extracted = dir.resolve("extracted");
       Files.createDirectories(extracted);
       Programs.run(
-          extracted, "tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-xpf", outTar.toString());
-      assertThat(TreeDescription.ofDirectory(extracted)).isEqualTo(TreeDescription.ofDirectory(tree));
+          extracted,
+          "tar",
+          "--xattrs",
+          "--xattrs-include=*",
+          "--acls",
+          "--numeric-owner",
+          "-xpf",
+          outTar.toString());
+      assertThat(TreeDescription.ofDirectory(extracted))
+          .isEqualTo(TreeDescription.ofDirectory(tree));
     }
   }
 
@@ -124,7 +135,9 @@ class RoundTripTest {
       Path t2 = dir.resolve("t2");
       Programs.sh(
           dir,
-          "mkdir t2 && cd t2 && tar -xpf " + tar + " && head -c 1500000 usr/big.bin > x"
+          "mkdir t2 && cd t2 && tar -xpf "
+              + tar
+              + " && head -c 1500000 usr/big.bin > x"
               + " && printf '%0100d' 0 >> x && tail -c +1500001 usr/big.bin >> x && mv x usr/big.bin"
               + " && tar --format=pax -cf ../t2.tar .");
       long before = repo.store().storedBytes();
@@ -147,10 +160,15 @@ class RoundTripTest {
       Digest id = publishTar(repo, tar, "t");
       Path out = dir.resolve("out");
       repo.export(
-          id, List.of(Bytes.utf8("usr/bin"), Bytes.utf8("a-second")), ExportFormat.DIR, out, ProgressListener.NONE);
+          id,
+          List.of(Bytes.utf8("usr/bin"), Bytes.utf8("a-second")),
+          ExportFormat.DIR,
+          out,
+          ProgressListener.NONE);
       Map<String, String> d = TreeDescription.ofDirectory(out);
       assertThat(d.keySet())
-          .containsExactlyInAnyOrder(".", "a-second", "usr", "usr/bin", "usr/bin/pinger", "usr/bin/sgid", "usr/bin/suid");
+          .containsExactlyInAnyOrder(
+              ".", "a-second", "usr", "usr/bin", "usr/bin/pinger", "usr/bin/sgid", "usr/bin/suid");
       // a-second's first name (z-first) was not selected: it carries the content itself.
       assertThat(Files.readString(out.resolve("a-second"))).isEqualTo("shared");
     }
@@ -174,10 +192,18 @@ class RoundTripTest {
       Path extracted = dir.resolve("gnu");
       Files.createDirectories(extracted);
       Programs.run(
-          extracted, "tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-xpf", image.toString());
+          extracted,
+          "tar",
+          "--xattrs",
+          "--xattrs-include=*",
+          "--acls",
+          "--numeric-owner",
+          "-xpf",
+          image.toString());
       Path exported = dir.resolve("osfarm");
       repo.export(first.snapshot(), List.of(), ExportFormat.DIR, exported, ProgressListener.NONE);
-      assertThat(TreeDescription.ofDirectory(exported)).isEqualTo(TreeDescription.ofDirectory(extracted));
+      assertThat(TreeDescription.ofDirectory(exported))
+          .isEqualTo(TreeDescription.ofDirectory(extracted));
 
       PublishResult again;
       try (TarSource src = TarSource.open(image)) {

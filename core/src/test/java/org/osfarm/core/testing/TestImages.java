@@ -27,7 +27,10 @@ public final class TestImages {
   /** A minbase bookworm image with a few more packages: a sibling of {@link #bookwormMinbase}. */
   public static synchronized Path bookwormMinbasePlus() throws IOException {
     return build(
-        "bookworm-minbase-plus.tar", "--variant=minbase", "--include=iputils-ping,less", "bookworm");
+        "bookworm-minbase-plus.tar",
+        "--variant=minbase",
+        "--include=iputils-ping,less",
+        "bookworm");
   }
 
   private static Path build(String name, String... args) throws IOException {

@@ -58,7 +58,10 @@ public final class TreeDescription {
       sb.append(type == '1' ? '0' : type);
       sb.append(String.format(" mode=%04o uid=%d gid=%d", h.mode(), h.uid(), h.gid()));
       if (mode == Mode.STRICT) {
-        sb.append(" uname=").append(Bytes.escape(h.uname())).append(" gname=").append(Bytes.escape(h.gname()));
+        sb.append(" uname=")
+            .append(Bytes.escape(h.uname()))
+            .append(" gname=")
+            .append(Bytes.escape(h.gname()));
       }
       sb.append(" mtime=").append(h.mtimeSeconds()).append('.');
       sb.append(String.format("%09d", h.mtimeNanos()));
