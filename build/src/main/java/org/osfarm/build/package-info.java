@@ -1,0 +1,2 @@
+/** The image builder: specs, layer planning and caching, backends, output writers. */
+package org.osfarm.build;

@@ -1,0 +1,2 @@
+/** The catalog: a queryable, rebuildable index of what every snapshot holds. */
+package org.osfarm.catalog;
