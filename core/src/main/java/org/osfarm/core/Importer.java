@@ -57,7 +57,7 @@ final class Importer {
     TreeMap<byte[], Node> children; // directories only
     Node parent;
     volatile Digest content;
-    Digest fileDigest;
+    volatile Digest fileDigest;
     Digest[] chunkIds;
     int[] chunkLens;
     List<Node> chunkSlots;
@@ -127,6 +127,28 @@ final class Importer {
       return new Result(rootEntry, entries, logicalBytes, dotPrefix, !rootSeen);
     } finally {
       pool.shutdownNow();
+      awaitPool();
+    }
+  }
+
+  /**
+   * Waits until no worker runs. After a failure a worker may still be storing content; the caller
+   * aborts the inserter next, and a worker inserting after that would start a temporary pack that
+   * nothing removes (until gc).
+   */
+  private void awaitPool() {
+    boolean interrupted = false;
+    while (true) {
+      try {
+        if (pool.awaitTermination(1, java.util.concurrent.TimeUnit.MINUTES)) {
+          break;
+        }
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
     }
   }
 
@@ -255,15 +277,13 @@ final class Importer {
         throw new InvalidInputException(
             "the archive is truncated inside '" + Bytes.escape(n.path()) + "'");
       }
-      Digest id = Digest.of(data);
-      n.content = id;
-      n.fileDigest = id;
-      submit(data, ObjectType.BLOB, id, null, 0);
+      // Hashing happens in the pool too: the reading thread only parses and copies.
+      submit(new Piece(data, 1), n, null);
       return;
     }
-    // Large file: chunk while streaming; hash the whole content here, the chunks in the pool.
-    MessageDigest whole = Digest.newMessageDigest();
-    List<Digest> ids = new ArrayList<>();
+    // Large file: cut into chunks while streaming. Each chunk is stored by a worker; the
+    // whole-file digest is computed by a FileHasher that takes the chunks in order in the pool.
+    FileHasher hasher = new FileHasher(n);
     List<Integer> lens = new ArrayList<>();
     int max = cdc.maxSize();
     byte[] buf = new byte[max * 2];
@@ -283,47 +303,141 @@ final class Importer {
       int off = 0;
       while (have - off >= max || (left == 0 && have - off > 0)) {
         int len = cdc.cut(buf, off, have - off);
-        byte[] chunk = Arrays.copyOfRange(buf, off, off + len);
-        whole.update(chunk);
+        Piece piece = new Piece(Arrays.copyOfRange(buf, off, off + len), 2);
         Node slot = new Node();
         slots.add(slot);
         lens.add(len);
-        submit(chunk, ObjectType.BLOB, null, slot, 0);
+        submit(piece, slot, hasher);
         off += len;
       }
       System.arraycopy(buf, off, buf, 0, have - off);
       have -= off;
     }
-    n.fileDigest = Digest.of(whole);
+    hasher.finish();
     n.chunkLens = lens.stream().mapToInt(Integer::intValue).toArray();
     n.chunkIds = new Digest[slots.size()];
     n.chunkSlots = slots;
     chunkedFiles.add(n);
   }
 
-  private void submit(byte[] data, ObjectType type, Digest knownId, Node slot, int unused) {
-    int kb = (int) Math.max(1, data.length >> 10);
-    budget.acquireUninterruptibly(kb);
+  /** Bytes in flight, counted against the budget until every task using them is done. */
+  private final class Piece {
+    final byte[] data;
+    final java.util.concurrent.atomic.AtomicInteger users;
+
+    Piece(byte[] data, int users) {
+      this.data = data;
+      this.users = new java.util.concurrent.atomic.AtomicInteger(users);
+      budget.acquireUninterruptibly(kb());
+    }
+
+    int kb() {
+      return (int) Math.max(1, data.length >> 10);
+    }
+
+    void release() {
+      if (users.decrementAndGet() == 0) {
+        budget.release(kb());
+      }
+    }
+  }
+
+  /**
+   * Feeds a large file's chunks, in order, to one SHA-256 on pool threads (at most one task at a
+   * time per file), so the reading thread never hashes.
+   */
+  private final class FileHasher {
+    private final Node file;
+    private final MessageDigest md = Digest.newMessageDigest();
+    private final java.util.concurrent.ConcurrentLinkedQueue<Piece> queue =
+        new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final java.util.concurrent.atomic.AtomicBoolean running =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    private volatile Piece end;
+
+    FileHasher(Node file) {
+      this.file = file;
+    }
+
+    void add(Piece p) {
+      taskStarted();
+      queue.add(p);
+      schedule();
+    }
+
+    void finish() {
+      taskStarted();
+      end = new Piece(new byte[0], 1);
+      queue.add(end);
+      schedule();
+    }
+
+    private void schedule() {
+      if (running.compareAndSet(false, true)) {
+        pool.execute(this::drain);
+      }
+    }
+
+    private void drain() {
+      while (true) {
+        Piece p;
+        while ((p = queue.poll()) != null) {
+          try {
+            if (p == end) {
+              file.fileDigest = Digest.of(md);
+            } else {
+              md.update(p.data);
+            }
+          } catch (Throwable t) {
+            failure.compareAndSet(null, t);
+          } finally {
+            p.release();
+            taskDone();
+          }
+        }
+        running.set(false);
+        if (queue.isEmpty() || !running.compareAndSet(false, true)) {
+          return;
+        }
+      }
+    }
+  }
+
+  private void taskStarted() {
     pending.incrementAndGet();
+  }
+
+  private void taskDone() {
+    if (pending.decrementAndGet() == 0) {
+      synchronized (pending) {
+        pending.notifyAll();
+      }
+    }
+  }
+
+  /** Stores a piece as a blob (in the pool); its id goes to {@code slot.content}. */
+  private void submit(Piece piece, Node slot, FileHasher hasher) {
+    if (hasher != null) {
+      hasher.add(piece);
+    }
+    taskStarted();
     pool.execute(
         () -> {
           try {
             if (failure.get() == null) {
-              Digest id = knownId != null ? knownId : Digest.of(data);
-              inserter.insert(type, id, data, 0, data.length);
-              if (slot != null) {
-                slot.content = id;
+              byte[] data = piece.data;
+              Digest id = Digest.of(data);
+              inserter.insert(ObjectType.BLOB, id, data, 0, data.length);
+              slot.content = id;
+              if (hasher == null) {
+                slot.fileDigest = id;
               }
             }
           } catch (Throwable t) {
             failure.compareAndSet(null, t);
           } finally {
-            budget.release(kb);
-            synchronized (pending) {
-              if (pending.decrementAndGet() == 0) {
-                pending.notifyAll();
-              }
-            }
+            piece.release();
+            taskDone();
           }
         });
   }
@@ -332,7 +446,7 @@ final class Importer {
     synchronized (pending) {
       while (pending.get() > 0) {
         try {
-          pending.wait(100);
+          pending.wait(50);
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
           throw new java.io.InterruptedIOException("publish interrupted");

@@ -95,11 +95,16 @@ public final class RefDatabase {
   /** All refs, sorted by name. */
   public TreeMap<String, Digest> list() {
     TreeMap<String, Digest> out = new TreeMap<>();
-    try (Stream<Path> s = Files.walk(refsDir)) {
-      for (Path p : (Iterable<Path>) s::iterator) {
-        if (Files.isRegularFile(p) && !p.getFileName().toString().endsWith(".tmp")) {
+    try {
+      for (Path p : files(refsDir)) {
+        if (p.getFileName().toString().endsWith(".tmp")) {
+          continue;
+        }
+        try {
           String name = refsDir.relativize(p).toString();
           out.put(name, parseId(Files.readString(p, StandardCharsets.US_ASCII).trim(), p));
+        } catch (NoSuchFileException deleted) {
+          // deleted since it was listed
         }
       }
     } catch (IOException e) {
@@ -111,14 +116,43 @@ public final class RefDatabase {
   /** Names of every ref that has a reflog (including deleted ones). */
   public List<String> logNames() {
     List<String> out = new ArrayList<>();
-    try (Stream<Path> s = Files.walk(logsDir)) {
-      for (Path p : (Iterable<Path>) s::iterator) {
-        if (Files.isRegularFile(p)) {
-          out.add(logsDir.relativize(p).toString());
-        }
+    try {
+      for (Path p : files(logsDir)) {
+        out.add(logsDir.relativize(p).toString());
       }
     } catch (IOException e) {
       throw new UncheckedIOException("cannot list reflogs", e);
+    }
+    return out;
+  }
+
+  /**
+   * Regular files under {@code dir}, never following symlinks. Refs and reflogs change while this
+   * runs (other threads and processes do not take {@code refs.lock} to read): files and directories
+   * that vanish meanwhile are skipped rather than failing the listing.
+   */
+  private static List<Path> files(Path dir) throws IOException {
+    List<Path> out = new ArrayList<>();
+    try (java.nio.file.DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+      for (Path p : ds) {
+        java.nio.file.attribute.BasicFileAttributes a;
+        try {
+          a =
+              Files.readAttributes(
+                  p,
+                  java.nio.file.attribute.BasicFileAttributes.class,
+                  java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        } catch (NoSuchFileException gone) {
+          continue;
+        }
+        if (a.isDirectory()) {
+          out.addAll(files(p));
+        } else if (a.isRegularFile()) {
+          out.add(p);
+        }
+      }
+    } catch (NoSuchFileException gone) {
+      // an emptied directory pruned meanwhile
     }
     return out;
   }

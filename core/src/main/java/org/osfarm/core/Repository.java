@@ -138,6 +138,23 @@ public final class Repository implements Closeable {
     return refs;
   }
 
+  /**
+   * Holds the repository lock shared, as publish does, until the returned handle is closed: objects
+   * inserted meanwhile survive a concurrent gc until a ref names them. For writers outside this
+   * class (the transfer module's pull and receive-pack).
+   */
+  public Lease holdSharedLock() {
+    RepositoryLock.Held held = lock.shared();
+    store.refresh(); // forget objects a gc in another process removed before we held the lock
+    return held::close;
+  }
+
+  /** A held lock; close to release it. */
+  public interface Lease extends AutoCloseable {
+    @Override
+    void close();
+  }
+
   /** Sets how many worker threads publish uses (default: the number of processors). */
   public void setThreads(int threads) {
     this.threads = Math.max(1, threads);
@@ -352,6 +369,9 @@ public final class Repository implements Closeable {
     long t0 = System.nanoTime();
     try (RepositoryLock.Held held = lock.shared();
         ObjectStore.Inserter ins = store.newInserter()) {
+      // Another process's gc may have removed objects since this store last looked: deduplicating
+      // against them would name objects that are gone. Under the lock the view stays exact.
+      store.refresh();
       Optional<Digest> old = refs.get(ref);
       Importer.Result r = new Importer(ins, threads, listener).run(source);
       Map<String, String> meta = new TreeMap<>(metadata);
@@ -490,6 +510,7 @@ public final class Repository implements Closeable {
       throws IOException {
     try (RepositoryLock.Held held = lock.shared();
         ObjectStore.Reader reader = store.newReader()) {
+      store.refresh();
       Exporter ex = new Exporter(reader, sink, l, s.root());
       List<List<byte[]>> selection = selection(s, paths);
       sink.root(s.root());
@@ -661,6 +682,14 @@ public final class Repository implements Closeable {
 
   /** Points {@code name} at the snapshot {@code target} resolves to (creating or moving it). */
   public RefUpdate tag(String name, String target) {
+    // Under the shared lock, a gc cannot remove the snapshot between resolving and naming it.
+    try (RepositoryLock.Held held = lock.shared()) {
+      store.refresh();
+      return tagLocked(name, target);
+    }
+  }
+
+  private RefUpdate tagLocked(String name, String target) {
     Digest id = resolve(target);
     for (int attempt = 0; attempt < 10; attempt++) {
       Digest old = refs.get(name).orElse(null);
@@ -901,6 +930,7 @@ public final class Repository implements Closeable {
   public FsckReport fsck(ProgressListener l) {
     try (RepositoryLock.Held held = lock.shared();
         ObjectStore.Reader r = store.newReader()) {
+      store.refresh();
       Fsck f = new Fsck(r, l);
       for (Digest root : rootSnapshots()) {
         f.snapshot(root, "ref/reflog");

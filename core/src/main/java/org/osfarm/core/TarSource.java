@@ -19,8 +19,9 @@ public final class TarSource implements EntrySource {
 
   /** Reads {@code in}, which may be compressed; closes it on {@link #close()}. */
   public TarSource(InputStream in) throws IOException {
-    this.raw = in;
-    this.counted = new CountingInputStream(new BufferedInputStream(in, 1 << 20));
+    // Reading ahead on its own thread keeps the disk streaming while this thread parses.
+    this.raw = new ReadAheadInputStream(in, 1 << 20, 16);
+    this.counted = new CountingInputStream(new BufferedInputStream(raw, 1 << 16));
     InputStream decoded = decompressing(counted);
     this.reader = new TarReader(decoded);
   }

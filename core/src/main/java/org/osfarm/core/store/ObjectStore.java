@@ -43,7 +43,11 @@ public interface ObjectStore extends Closeable {
    */
   GcResult retainOnly(Predicate<Digest> keep);
 
-  /** Rescans the backing storage for objects other processes flushed since this store opened. */
+  /**
+   * Rescans the backing storage for objects other processes flushed since this store opened, and
+   * forgets objects another process's gc removed. Callers hold the repository lock, so the view is
+   * exact until they release it.
+   */
   void refresh();
 
   /**

@@ -116,29 +116,59 @@ public final class PackObjectStore implements ObjectStore {
     refresh();
   }
 
+  /**
+   * Loads packs that appeared since the last look, and forgets packs whose index is gone (gc in
+   * another process or another store instance rewrote or deleted them). Without the second part a
+   * long-lived store would keep believing it holds objects gc removed, and a publish would skip
+   * writing them.
+   */
   @Override
   public synchronized void refresh() {
-    try (DirectoryStream<Path> ds = Files.newDirectoryStream(packDir, "pack-*.idx")) {
-      for (Path idx : ds) {
-        String name = idx.getFileName().toString();
-        name = name.substring(0, name.length() - 4);
-        if (packs.containsKey(name)) {
-          continue;
+    try {
+      java.util.Set<Pack> vanished = new java.util.HashSet<>();
+      for (Pack p : packs.values()) {
+        if (!Files.exists(packDir.resolve(p.name + ".idx"))) {
+          vanished.add(p);
         }
-        Path packFile = packDir.resolve(name + ".pack");
-        if (!Files.exists(packFile)) {
-          continue; // gc removed it between listing and here
+      }
+      Map<Digest, Location> fresh = new HashMap<>();
+      List<Pack> added = new ArrayList<>();
+      try (DirectoryStream<Path> ds = Files.newDirectoryStream(packDir, "pack-*.idx")) {
+        for (Path idx : ds) {
+          String name = idx.getFileName().toString();
+          name = name.substring(0, name.length() - 4);
+          if (packs.containsKey(name)) {
+            continue;
+          }
+          Path packFile = packDir.resolve(name + ".pack");
+          if (!Files.exists(packFile)) {
+            continue; // gc removed it between listing and here
+          }
+          Pack pack = new Pack(name, packFile);
+          loadIndex(pack, idx, fresh);
+          added.add(pack);
         }
-        Pack pack = new Pack(name, packFile);
-        loadIndex(pack, idx);
-        packs.put(name, pack);
+      }
+      for (Pack p : added) {
+        packs.put(p.name, p);
+      }
+      // New locations first (an object gc moved to a new pack keeps being found), then drop what
+      // still points into a vanished pack.
+      fresh.forEach(
+          (id, l) -> index.merge(id, l, (old, neu) -> vanished.contains(old.pack) ? neu : old));
+      if (!vanished.isEmpty()) {
+        index.values().removeIf(l -> vanished.contains(l.pack));
+        for (Pack p : vanished) {
+          packs.remove(p.name);
+          p.close();
+        }
       }
     } catch (IOException e) {
       throw new UncheckedIOException("cannot list packs in " + packDir, e);
     }
   }
 
-  private void loadIndex(Pack pack, Path idx) throws IOException {
+  private void loadIndex(Pack pack, Path idx, Map<Digest, Location> into) throws IOException {
     byte[] b = Files.readAllBytes(idx);
     boolean ok = b.length >= 12 + 32;
     if (ok) {
@@ -148,7 +178,7 @@ public final class PackObjectStore implements ObjectStore {
       ok &= java.util.Arrays.equals(md.digest(), 0, 32, b, b.length - 32, b.length);
     }
     if (!ok) {
-      scanPack(pack); // a damaged index: the pack describes itself
+      scanPack(pack, into); // a damaged index: the pack describes itself
       return;
     }
     ByteBuffer buf = ByteBuffer.wrap(b).order(ByteOrder.BIG_ENDIAN);
@@ -161,11 +191,11 @@ public final class PackObjectStore implements ObjectStore {
       long offset = buf.getLong(pos + 34);
       int size = buf.getInt(pos + 42);
       int stored = buf.getInt(pos + 46);
-      index.putIfAbsent(id, new Location(pack, offset, type, codec, size, stored));
+      into.putIfAbsent(id, new Location(pack, offset, type, codec, size, stored));
     }
   }
 
-  private void scanPack(Pack pack) throws IOException {
+  private void scanPack(Pack pack, Map<Digest, Location> into) throws IOException {
     try (FileChannel ch = FileChannel.open(pack.file, StandardOpenOption.READ)) {
       long end = ch.size();
       long pos = PACK_MAGIC.length;
@@ -179,7 +209,7 @@ public final class PackObjectStore implements ObjectStore {
         if (pos + RECORD_HEADER + stored > end) {
           break;
         }
-        index.putIfAbsent(
+        into.putIfAbsent(
             id, new Location(pack, pos, ObjectType.ofCode(hb[32]), hb[33], h.getInt(34), stored));
         pos += RECORD_HEADER + stored;
       }
@@ -290,8 +320,19 @@ public final class PackObjectStore implements ObjectStore {
 
     PackWriter() throws IOException {
       tmp = Files.createTempFile(tmpDir, "pack-", ".tmp");
-      ch = FileChannel.open(tmp, StandardOpenOption.WRITE);
-      ch.write(ByteBuffer.wrap(PACK_MAGIC));
+      FileChannel c = null;
+      try {
+        c = FileChannel.open(tmp, StandardOpenOption.WRITE);
+        writeAll(c, ByteBuffer.wrap(PACK_MAGIC));
+      } catch (IOException | RuntimeException e) {
+        // e.g. interrupted (ClosedByInterruptException): leave no temp file behind
+        if (c != null) {
+          c.close();
+        }
+        Files.deleteIfExists(tmp);
+        throw e;
+      }
+      ch = c;
       pos = PACK_MAGIC.length;
     }
 

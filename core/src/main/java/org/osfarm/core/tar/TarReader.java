@@ -155,6 +155,17 @@ public final class TarReader {
     if (type == '0' && name.length > 0 && name[name.length - 1] == '/') {
       type = '5';
     }
+    for (String k : pax.keySet()) {
+      if (k.startsWith("GNU.sparse.")) {
+        // pax-format sparse files (GNU formats 0.0, 0.1, 1.0): the data is a sparse map, not the
+        // file's content, so reading it as a regular file would store the wrong bytes.
+        throw bad(
+            at,
+            "GNU sparse files are not supported ('"
+                + new String(name, StandardCharsets.UTF_8)
+                + "'); re-create the archive without --sparse");
+      }
+    }
     List<Attr> xattrs = new ArrayList<>();
     List<Attr> extras = new ArrayList<>();
     for (Map.Entry<String, byte[]> r : pax.entrySet()) {
