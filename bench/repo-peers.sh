@@ -154,7 +154,7 @@ timed() {
 }
 # in_dir DIR CMD...: run CMD with DIR as working directory
 in_dir() { local d="$1"; shift; (cd "$d" && "$@"); }
-bytes_of() { du -sb "$@" | awk '{ s += $1 } END { print s + 0 }'; }
+bytes_of() { du -sb "$@" | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 # ----------------------------------------------------------- extract trees
 trees="$work/trees"
@@ -188,7 +188,7 @@ for n in "${names[@]}"; do
   fi
 done
 input_bytes=$(bytes_of "${names[@]/#/$trees/}")
-tar_bytes=$(for n in "${names[@]}"; do stat -c %s "$images/$n.tar"; done | awk '{ s += $1 } END { print s + 0 }')
+tar_bytes=$(for n in "${names[@]}"; do stat -c %s "$images/$n.tar"; done | awk '{ s += $1 } END { printf "%.0f\n", s }')
 
 # ----------------------------------------------------- per-tool operations
 # Each tool defines: <tool>_init REPO, <tool>_publish REPO NAME,
