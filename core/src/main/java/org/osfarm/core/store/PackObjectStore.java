@@ -52,6 +52,9 @@ public final class PackObjectStore implements ObjectStore {
   static final int RECORD_HEADER = 32 + 1 + 1 + 4 + 4;
   static final int IDX_ENTRY = 32 + 1 + 1 + 8 + 4 + 4;
 
+  /** A pack being written starts going to disk in the background every this many bytes. */
+  private static final long EARLY_WRITEBACK = 32L << 20;
+
   /** A pack is closed and a new one started when it grows past this. */
   private static final long MAX_PACK_BYTES = 1L << 30;
 
@@ -317,6 +320,41 @@ public final class PackObjectStore implements ObjectStore {
     final FileChannel ch;
     final List<byte[]> entries = new ArrayList<>();
     long pos;
+    long flushedUpTo;
+    private Thread writeback;
+
+    /**
+     * Starts writing what is appended so far to disk on a background thread, so the fsync at commit
+     * finds little left to do: the disk works while the inserter keeps compressing.
+     */
+    private void startWriteback() {
+      if (writeback != null && writeback.isAlive()) {
+        return;
+      }
+      flushedUpTo = pos;
+      writeback =
+          Thread.ofPlatform()
+              .daemon()
+              .name("osfarm-writeback")
+              .start(
+                  () -> {
+                    try {
+                      ch.force(false);
+                    } catch (IOException ignored) {
+                      // commit's own force reports any real failure
+                    }
+                  });
+    }
+
+    private void joinWriteback() {
+      if (writeback != null) {
+        try {
+          writeback.join();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    }
 
     PackWriter() throws IOException {
       tmp = Files.createTempFile(tmpDir, "pack-", ".tmp");
@@ -349,6 +387,9 @@ public final class PackObjectStore implements ObjectStore {
         done += ch.write(bufs);
       }
       pos += want;
+      if (pos - flushedUpTo >= EARLY_WRITEBACK) {
+        startWriteback();
+      }
       byte[] e = new byte[IDX_ENTRY];
       ByteBuffer eb = ByteBuffer.wrap(e);
       eb.put(id.toBytes()).put((byte) type.code()).put((byte) codec).putLong(at).putInt(size);
@@ -359,6 +400,7 @@ public final class PackObjectStore implements ObjectStore {
 
     /** Makes the pack durable and visible; returns it. */
     Pack commit() throws IOException {
+      joinWriteback();
       ch.force(true);
       ch.close();
       byte[] rnd = new byte[10];
