@@ -29,6 +29,11 @@ import picocli.CommandLine.ScopeType;
       StatsCommand.class,
       FsckCommand.class,
       GcCommand.class,
+      ServeCommand.class,
+      PullCommand.class,
+      PushCommand.class,
+      FetchCommand.class,
+      CommonalityCommand.class,
     })
 public final class OsfarmCommand {
   @Option(

@@ -1,0 +1,213 @@
+package org.osfarm.transfer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.osfarm.core.ProgressListener;
+import org.osfarm.core.testing.TestImages;
+
+/** Block-level fetches from a real server over loopback, with real seed files. */
+class BlockFetcherTest {
+  static final int BS = 4096;
+  @TempDir Path tmp;
+  Path images;
+  Path local;
+  TransferServer http;
+  URI uri;
+  SeedIndex seedIndex;
+
+  @BeforeEach
+  void setUp() throws IOException {
+    images = Files.createDirectory(tmp.resolve("images"));
+    local = Files.createDirectory(tmp.resolve("local"));
+    http =
+        new TransferServer(new InetSocketAddress("127.0.0.1", 0), null, new ImageProtocol(images));
+    uri = URI.create("http://127.0.0.1:" + http.address().getPort());
+    seedIndex = new SeedIndex(tmp.resolve("seed-index"));
+  }
+
+  @AfterEach
+  void tearDown() {
+    http.close();
+  }
+
+  /**
+   * B, and A = B with a fraction of its blocks replaced by random ones, a zero run, a short tail.
+   */
+  static void makePair(Path a, Path b, int blocks, double delta, long seed) throws IOException {
+    Random r = new Random(seed);
+    byte[] bb = new byte[blocks * BS];
+    r.nextBytes(bb);
+    byte[] ab = bb.clone();
+    for (int i = 0; i < blocks; i++) {
+      if (r.nextDouble() < delta) {
+        byte[] blk = new byte[BS];
+        r.nextBytes(blk);
+        System.arraycopy(blk, 0, ab, i * BS, BS);
+      }
+    }
+    java.util.Arrays.fill(ab, 10 * BS, 20 * BS, (byte) 0);
+    Files.write(b, bb);
+    byte[] tail = new byte[1000];
+    r.nextBytes(tail);
+    Files.write(a, ab);
+    Files.write(a, tail, java.nio.file.StandardOpenOption.APPEND);
+  }
+
+  private BlockFetcher.Options opts(List<Path> seeds) {
+    return new BlockFetcher.Options(BS, seeds, seedIndex, null, 2);
+  }
+
+  @Test
+  void fetchReusesSeedBlocksAndFetchesOnlyTheRest() throws IOException {
+    makePair(images.resolve("a.img"), local.resolve("b.img"), 4096, 0.1, 1);
+    Path out = tmp.resolve("out.img");
+
+    FetchResult r =
+        BlockFetcher.fetch(uri.resolve("/a.img"), out, opts(List.of(local)), ProgressListener.NONE);
+
+    assertThat(Files.mismatch(out, images.resolve("a.img"))).isEqualTo(-1);
+    long missing = r.size() - r.reusedBytes() - r.zeroBytes();
+    assertThat(r.fetchedBytes()).isEqualTo(missing);
+    assertThat(missing).isBetween(4096L * BS / 20, 4096L * BS / 6); // about 10% + the tail
+    assertThat(r.zeroBytes()).isEqualTo(10L * BS);
+    assertThat(r.wireBytes()).isLessThan((long) (1.01 * missing) + 1_000_000);
+    assertThat(r.root()).isEqualTo(BlockIndex.compute(images.resolve("a.img"), BS).root());
+    assertThat(Files.exists(tmp.resolve("out.img.part"))).isFalse();
+  }
+
+  @Test
+  void noSeedsMeansAPlainVerifiedDownload() throws IOException {
+    makePair(images.resolve("a.img"), local.resolve("b.img"), 512, 0.5, 2);
+    Path out = tmp.resolve("out.img");
+    FetchResult r =
+        BlockFetcher.fetch(uri.resolve("/a.img"), out, opts(List.of()), ProgressListener.NONE);
+    assertThat(Files.mismatch(out, images.resolve("a.img"))).isEqualTo(-1);
+    assertThat(r.reusedBytes()).isZero();
+  }
+
+  @Test
+  void aSeedThatChangedSinceItWasIndexedCostsARefetchNotAWrongResult() throws IOException {
+    makePair(images.resolve("a.img"), local.resolve("b.img"), 1024, 0.0, 3);
+    seedIndex.get(local.resolve("b.img"), BS); // index it, then change it in place, same mtime
+    var mtime = Files.getLastModifiedTime(local.resolve("b.img"));
+    try (var ch =
+        java.nio.channels.FileChannel.open(
+            local.resolve("b.img"), java.nio.file.StandardOpenOption.WRITE)) {
+      ch.write(java.nio.ByteBuffer.wrap(new byte[] {1, 2, 3}), 100L * BS);
+    }
+    Files.setLastModifiedTime(local.resolve("b.img"), mtime);
+    Path out = tmp.resolve("out.img");
+    FetchResult r =
+        BlockFetcher.fetch(uri.resolve("/a.img"), out, opts(List.of(local)), ProgressListener.NONE);
+    assertThat(Files.mismatch(out, images.resolve("a.img"))).isEqualTo(-1);
+    assertThat(r.refetchedGroups()).isEqualTo(1);
+  }
+
+  @Test
+  void lyingPeerIsDetectedAndNoOutputAppears() throws IOException {
+    makePair(images.resolve("a.img"), local.resolve("b.img"), 1024, 0.3, 4);
+    try (TamperingProxy proxy = new TamperingProxy(uri)) {
+      proxy.route = "/blocks";
+      proxy.rewrite =
+          b -> {
+            byte[] c = b.clone();
+            c[c.length / 2] ^= 1;
+            return c;
+          };
+      Path out = tmp.resolve("out.img");
+      assertThatThrownBy(
+              () ->
+                  BlockFetcher.fetch(
+                      proxy.uri().resolve("/a.img"),
+                      out,
+                      opts(List.of(local)),
+                      ProgressListener.NONE))
+          .isInstanceOf(PeerDataException.class)
+          .hasMessageContaining("corrupted or lying peer");
+      assertThat(Files.exists(out)).isFalse();
+    }
+  }
+
+  @Test
+  void interruptedFetchResumesWithTheVerifiedGroups() throws IOException {
+    makePair(images.resolve("a.img"), local.resolve("b.img"), 8192, 1.0, 5);
+    Path out = tmp.resolve("out.img");
+    try (TamperingProxy proxy = new TamperingProxy(uri)) {
+      proxy.route = "/blocks";
+      proxy.cutAfter = 20L << 20;
+      assertThatThrownBy(
+              () ->
+                  BlockFetcher.fetch(
+                      proxy.uri().resolve("/a.img"), out, opts(List.of()), ProgressListener.NONE))
+          .isInstanceOf(TransferException.class);
+    }
+    assertThat(Files.exists(out)).isFalse();
+    assertThat(Files.exists(tmp.resolve("out.img.part.state"))).isTrue();
+
+    FetchResult r =
+        BlockFetcher.fetch(uri.resolve("/a.img"), out, opts(List.of()), ProgressListener.NONE);
+    assertThat(Files.mismatch(out, images.resolve("a.img"))).isEqualTo(-1);
+    assertThat(r.resumedBytes()).isGreaterThan(10L << 20);
+    assertThat(r.fetchedBytes()).isLessThan(r.size() - (10L << 20));
+  }
+
+  @Test
+  void wrongExpectedContentIsRefused() throws IOException {
+    makePair(images.resolve("a.img"), local.resolve("b.img"), 64, 0.5, 6);
+    var o =
+        new BlockFetcher.Options(
+            BS, List.of(), seedIndex, BlockIndex.compute(local.resolve("b.img"), BS).root(), 1);
+    assertThatThrownBy(
+            () ->
+                BlockFetcher.fetch(
+                    uri.resolve("/a.img"), tmp.resolve("o"), o, ProgressListener.NONE))
+        .isInstanceOf(PeerDataException.class)
+        .hasMessageContaining("expected");
+  }
+
+  @Test
+  void commonalityCountsSharedBlocks() throws IOException {
+    makePair(local.resolve("a.img"), local.resolve("b.img"), 2048, 0.25, 7);
+    Commonality.Result r =
+        Commonality.of(local.resolve("a.img"), local.resolve("b.img"), BS, seedIndex);
+    assertThat(r.blocks()).isEqualTo(2048);
+    assertThat(r.zeroBlocks()).isEqualTo(10);
+    assertThat(r.fractionNonZero()).isBetween(0.70, 0.80);
+  }
+
+  @Test
+  @Tag("slow")
+  void realImageTarFetchedWithItsSiblingAsSeed() throws IOException {
+    Path a = images.resolve("plus.tar");
+    Files.copy(TestImages.bookwormMinbasePlus(), a);
+    Path seedDir = Files.createDirectory(tmp.resolve("seeds"));
+    Files.copy(TestImages.bookwormMinbase(), seedDir.resolve("minbase.tar"));
+    Path out = tmp.resolve("plus.tar");
+    // Tar members are 512-byte aligned, so 512-byte blocks line up between sibling tars.
+    var o512 = new BlockFetcher.Options(512, List.of(seedDir), seedIndex, null, 2);
+    FetchResult r = BlockFetcher.fetch(uri.resolve("/plus.tar"), out, o512, ProgressListener.NONE);
+    assertThat(Files.mismatch(out, a)).isEqualTo(-1);
+    assertThat(r.reusedBytes()).isGreaterThan(r.size() / 2);
+    // The second fetch finds the seed index on disk.
+    FetchResult again =
+        BlockFetcher.fetch(
+            uri.resolve("/plus.tar"),
+            tmp.resolve("again.tar"),
+            opts(List.of(seedDir, out)),
+            ProgressListener.NONE);
+    assertThat(again.fetchedBytes()).isLessThan(BS); // at most the short last block
+  }
+}
