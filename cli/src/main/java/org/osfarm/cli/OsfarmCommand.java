@@ -34,6 +34,9 @@ import picocli.CommandLine.ScopeType;
       PushCommand.class,
       FetchCommand.class,
       CommonalityCommand.class,
+      BuildCommand.class,
+      ClassesCommand.class,
+      GroupsCommand.class,
     })
 public final class OsfarmCommand {
   @Option(

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Build benchmark: osfarm build side by side with plain mmdebstrap for the same package set
+# (Debian bookworm amd64, minbase + the class's base group + openssh-server), one run each:
+#   1. plain mmdebstrap, cold (no .deb cache)            2. osfarm cold (empty repo and cache)
+#   3. osfarm with core and base cached, 5 extra packages 4. osfarm fully cached request (same as 3)
+# Usage: bench/build/run.sh [WORKDIR]   (default /tmp/osfarm-bench-build). Prints a markdown table.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+W=${1:-/tmp/osfarm-bench-build}
+rm -rf "$W"; mkdir -p "$W"
+osfarm() { "$here/osfarm" --repo "$W/repo" "$@"; }
+base="systemd-sysv,udev,iproute2,ifupdown,netbase,procps,less,ca-certificates,passwd"
+extra5="curl rsync nano psmisc lsof"
+osfarm classes >/dev/null   # build the jar and the CDS archive outside the measurements
+t() { local s; s=$(date +%s.%N); "$@" >"$W/last.out" 2>"$W/last.err" || { cat "$W/last.err" >&2; exit 1; }; echo "$(date +%s.%N) - $s" | bc; }
+
+# plain mmdebstrap in the same confinement osfarm uses (as root: a user namespace on root's subuids)
+wrap=()
+if [ "$(id -u)" -eq 0 ]; then
+  b=$(awk -F: '$1=="root"||$1=="0"{print $2; exit}' /etc/subuid)
+  g=$(awk -F: '$1=="root"||$1=="0"{print $2; exit}' /etc/subgid)
+  wrap=(unshare --user --map-users="$b,0,65536" --map-groups="$g,0,65536" --setuid 0 --setgid 0 --)
+  chown "$b:$g" "$W"
+fi
+plain=$(t env TMPDIR="$W" HOME="$W" "${wrap[@]}" mmdebstrap --mode=unshare --variant=minbase \
+  --aptopt='APT::Install-Recommends "false"' --include="$base,openssh-server" \
+  bookworm "$W/plain.tar" http://deb.debian.org/debian)
+
+export OSFARM_CACHE="$W/cache"
+cold=$(t osfarm build --class debian-bookworm -g core -g base -p openssh-server -o "$W/cold.tar")
+sed -n 's/^built/  osfarm cold: built/p' "$W/last.err" >&2
+# shellcheck disable=SC2086
+layered=$(t osfarm build --class debian-bookworm -g core -g base -p openssh-server \
+  $(printf -- '-p %s ' $extra5) -o "$W/layered.tar")
+sed -n 's/^built/  osfarm layered: built/p' "$W/last.err" >&2
+# shellcheck disable=SC2086
+cached=$(t osfarm build --class debian-bookworm -g core -g base -p openssh-server \
+  $(printf -- '-p %s ' $extra5) -o "$W/cached.tar")
+sed -n 's/^built/  osfarm cached: built/p' "$W/last.err" >&2
+inproc=$(sed -n 's/.*from cache, \([0-9.]*\) s$/\1/p' "$W/last.err")
+jvm=$(t osfarm classes)
+
+cat <<T
+| run | seconds | ratio |
+|---|---:|---:|
+| plain mmdebstrap, cold | $plain | 1.00 |
+| osfarm build, cold (core, base, image layers) | $cold | $(echo "scale=2; $cold / $plain" | bc) × plain |
+| osfarm build, core+base cached, 5 more packages | $layered | $(echo "scale=2; $layered / $cold" | bc) × own cold |
+| osfarm build, fully cached request (CLI wall time) | $cached | |
+| … of which the build call itself (in-process) | $inproc | |
+| … CLI start-up alone (osfarm classes) | $jvm | |
+T

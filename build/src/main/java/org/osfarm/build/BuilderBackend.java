@@ -1,0 +1,57 @@
+package org.osfarm.build;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A way to build one layer: mmdebstrap for Debian and Ubuntu; an RPM backend (dnf {@code
+ * --installroot} in the same user namespace) would implement this for RPM classes. A backend
+ * streams the layer's whole root tree as a tar and confines everything it runs in a user namespace.
+ */
+public interface BuilderBackend {
+  /** Whether this backend builds the class's family. */
+  boolean supports(DistroClass distro);
+
+  /** Starts building a layer; read {@link Running#tar()} to its end, then call finish. */
+  Running start(Job job, BuildListener listener) throws IOException;
+
+  /**
+   * One layer to build.
+   *
+   * @param distro the class
+   * @param arch the architecture
+   * @param kind which layer
+   * @param parentTar the parent layer's tree as a tar, or null for the core layer
+   * @param packages packages to install on top of the parent (or the variant, for core)
+   * @param repositories extra repositories to add before installing
+   * @param script shell script run chrooted after the packages (may be empty)
+   * @param work a private directory writable by the namespace's root
+   * @param debs the shared cache of downloaded .deb files for this class and architecture
+   * @param keyring the archive keyring
+   */
+  record Job(
+      DistroClass distro,
+      String arch,
+      LayerKind kind,
+      Path parentTar,
+      List<String> packages,
+      List<ImageSpec.Repo> repositories,
+      String script,
+      Path work,
+      Path debs,
+      Path keyring) {}
+
+  /** A running layer build. */
+  interface Running {
+    /** The layer's root tree as a tar stream. */
+    InputStream tar();
+
+    /** Waits for the end; returns the installed packages ("name version" lines) or throws. */
+    List<String> finish();
+
+    /** Stops the build (after a failure on the reading side). */
+    void abort();
+  }
+}

@@ -1,0 +1,758 @@
+package org.osfarm.build;
+
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.osfarm.core.Digest;
+import org.osfarm.core.ExportFormat;
+import org.osfarm.core.ProgressListener;
+import org.osfarm.core.PublishResult;
+import org.osfarm.core.RefUpdate;
+import org.osfarm.core.Repository;
+import org.osfarm.core.Snapshot;
+import org.osfarm.core.TarSource;
+
+/**
+ * Builds images from specs into a repository, reusing every layer already built.
+ *
+ * <p>Design: a spec becomes a {@link BuildPlan} of layers core → base → image → appliance. Each
+ * layer's key is the SHA-256 of its canonical inputs: the parent's key, the normalized layer spec
+ * (packages, repositories, files, users, scripts' content; secrets by digest), the mirror's
+ * Release-file digest (which pins the package indices and so the resolved versions) and {@link
+ * #BUILDER_VERSION}. A layer is cached when the ref {@code cache/layers/<key>} exists; a miss is
+ * built on top of its parent's tree by the {@link BuilderBackend}, streamed into {@link
+ * Repository#publish} under a staging ref, and named {@code cache/layers/<key>} only after the
+ * backend succeeded, so a failed build never leaves a cached layer. Identical concurrent builds
+ * serialize on a per-key lock and the second finds the first's result. Outputs are cached per
+ * (image key, format) under the cache directory: an identical request is answered from there.
+ *
+ * <p>Thread-safe: one builder may serve concurrent builds.
+ */
+public final class ImageBuilder {
+  /** Part of every layer key: bump when the way a layer is built changes. */
+  public static final String BUILDER_VERSION = "osfarm-build/1";
+
+  /** Where layer snapshots are named. */
+  public static final String LAYER_REFS = "cache/layers/";
+
+  private static final AtomicLong SEQ = new AtomicLong();
+
+  private final Repository repo;
+  private final ClassRegistry classes;
+  private final Path cacheDir;
+  private final MirrorState mirrors;
+  private final KeyLocks locks;
+  private final List<BuilderBackend> backends = List.of(new MmdebstrapBackend());
+
+  /**
+   * @param repo where layers and images are published
+   * @param classes the known classes
+   * @param cacheDir downloaded .debs, mirror states, cached outputs, work directories
+   */
+  public ImageBuilder(Repository repo, ClassRegistry classes, Path cacheDir) {
+    this.repo = repo;
+    this.classes = classes;
+    this.cacheDir = cacheDir.toAbsolutePath();
+    this.mirrors = new MirrorState(this.cacheDir);
+    this.locks = new KeyLocks(this.cacheDir.resolve("locks"));
+  }
+
+  /**
+   * {@code $OSFARM_CACHE}, else for root {@code /var/cache/osfarm/build} (a build namespace's root
+   * is an unprivileged uid that cannot enter /root), else {@code $XDG_CACHE_HOME/osfarm/build},
+   * else ~/.cache/osfarm/build.
+   */
+  public static Path defaultCacheDir(Map<String, String> env) {
+    String e = env.get("OSFARM_CACHE");
+    if (e != null && !e.isBlank()) {
+      return Path.of(e);
+    }
+    if (Userns.isRoot()) {
+      return Path.of("/var/cache/osfarm/build");
+    }
+    String x = env.get("XDG_CACHE_HOME");
+    if (x != null && !x.isBlank()) {
+      return Path.of(x, "osfarm", "build");
+    }
+    return Path.of(System.getProperty("user.home"), ".cache", "osfarm", "build");
+  }
+
+  public ClassRegistry classes() {
+    return classes;
+  }
+
+  // ---------------------------------------------------------------- planning
+
+  /**
+   * Plans a spec: its layers, keys and which are cached.
+   *
+   * @param explain on a miss, say which inputs differ from the nearest cached layer of that kind
+   * @param refresh recheck the mirror state even if its TTL has not expired
+   * @throws SpecException for an unknown class, architecture or group
+   * @throws BuildException if the mirror is unreachable
+   */
+  public BuildPlan plan(ImageSpec spec, boolean explain, boolean refresh) {
+    ImageSpec s = spec.normalized();
+    DistroClass c = classes.get(s.className());
+    String arch = s.arch() == null ? c.architectures().getFirst() : s.arch();
+    if (!c.architectures().contains(arch)) {
+      throw new SpecException(
+          "class "
+              + c.name()
+              + " has no architecture '"
+              + arch
+              + "' (supported: "
+              + String.join(", ", c.architectures())
+              + ")");
+    }
+    backend(c);
+    List<String> groups = s.groups().isEmpty() ? c.defaultGroups() : s.groups();
+    for (String g : groups) {
+      c.group(g);
+    }
+    for (ImageSpec.FileSpec f : s.files()) {
+      Objects.requireNonNull(f.path());
+    }
+    String release = mirrors.release(c.mirror(), c.suite(), c.ttl(), refresh);
+    List<String> extraReleases = new ArrayList<>();
+    for (ImageSpec.Repo r : s.repositories()) {
+      extraReleases.add(mirrors.release(r.uri(), r.suite(), c.ttl(), refresh));
+    }
+    List<PlannedLayer> layers = new ArrayList<>();
+
+    Map<String, Object> core = new TreeMap<>();
+    core.put("kind", "core");
+    core.put("class", c.name());
+    core.put("family", c.family());
+    core.put("suite", c.suite());
+    core.put("mirror", c.mirror());
+    core.put("components", c.components());
+    core.put("variant", c.variant());
+    core.put("arch", arch);
+    core.put("keyring", keyringDigest(c));
+    core.put("packages", ImageSpec.sortedUnique(c.group("core")));
+    layers.add(layer(LayerKind.CORE, core, null, release, explain));
+
+    if (groups.contains("base")) {
+      Map<String, Object> base = new TreeMap<>();
+      base.put("kind", "base");
+      base.put("packages", ImageSpec.sortedUnique(c.group("base")));
+      layers.add(layer(LayerKind.BASE, base, layers.getLast(), release, explain));
+    }
+
+    List<String> pk = new ArrayList<>(s.packages());
+    for (String g : groups) {
+      if (!g.equals("core") && !g.equals("base")) {
+        pk.addAll(c.group(g));
+      }
+    }
+    if (s.kernel()) {
+      String k = c.kernels().get(arch);
+      if (k == null) {
+        throw new SpecException("class " + c.name() + " has no kernel for " + arch);
+      }
+      pk.add(k);
+    }
+    if (s.rootPassword() != null || !s.users().isEmpty()) {
+      pk.add("passwd"); // chpasswd and useradd
+    }
+    pk = ImageSpec.sortedUnique(pk);
+    boolean image =
+        !pk.isEmpty()
+            || !s.repositories().isEmpty()
+            || !s.files().isEmpty()
+            || !s.users().isEmpty()
+            || !s.scripts().isEmpty()
+            || s.hostname() != null
+            || s.rootPassword() != null;
+    if (image) {
+      Map<String, Object> im = new TreeMap<>();
+      im.put("kind", "image");
+      im.put("packages", pk);
+      List<Object> repos = new ArrayList<>();
+      for (int i = 0; i < s.repositories().size(); i++) {
+        ImageSpec.Repo r = s.repositories().get(i);
+        repos.add(
+            Map.of(
+                "uri", r.uri(),
+                "suite", r.suite(),
+                "components", r.components(),
+                "key", Objects.requireNonNullElse(Canonical.sha(keyText(r)), ""),
+                "release", extraReleases.get(i)));
+      }
+      im.put("repositories", repos);
+      im.put(
+          "files",
+          s.files().stream()
+              .map(f -> List.of(f.path(), f.mode(), Canonical.sha(f.content())))
+              .toList());
+      im.put("rootPassword", Objects.requireNonNullElse(Canonical.sha(s.rootPassword()), ""));
+      im.put(
+          "users",
+          s.users().stream()
+              .map(
+                  u ->
+                      List.of(
+                          u.name(),
+                          Objects.requireNonNullElse(Canonical.sha(u.password()), ""),
+                          u.sshKeys(),
+                          u.sudo()))
+              .toList());
+      im.put("hostname", Objects.requireNonNullElse(s.hostname(), ""));
+      im.put(
+          "scripts",
+          s.scripts().stream().map(x -> List.of(x.name(), Canonical.sha(x.content()))).toList());
+      layers.add(layer(LayerKind.IMAGE, im, layers.getLast(), release, explain));
+    }
+    if (!s.services().isEmpty() || !s.firstBoot().isEmpty()) {
+      Map<String, Object> ap = new TreeMap<>();
+      ap.put("kind", "appliance");
+      ap.put("packages", List.of());
+      ap.put("services", s.services());
+      ap.put(
+          "firstBoot",
+          s.firstBoot().stream().map(x -> List.of(x.name(), Canonical.sha(x.content()))).toList());
+      layers.add(layer(LayerKind.APPLIANCE, ap, layers.getLast(), release, explain));
+    }
+    return new BuildPlan(s, c, arch, layers);
+  }
+
+  private PlannedLayer layer(
+      LayerKind kind,
+      Map<String, Object> inputs,
+      PlannedLayer parent,
+      String release,
+      boolean explain) {
+    inputs.put("parent", parent == null ? "" : parent.key().hex());
+    inputs.put("mirrorRelease", release);
+    inputs.put("builder", BUILDER_VERSION);
+    Digest key = Canonical.digest(inputs);
+    @SuppressWarnings("unchecked")
+    List<String> pk = (List<String>) inputs.get("packages");
+    Digest cached = repo.refs().get(LAYER_REFS + key.hex()).orElse(null);
+    String why = cached == null && explain ? explainMiss(kind, inputs) : null;
+    return new PlannedLayer(kind, key, inputs, pk, cached, why);
+  }
+
+  /** Which inputs differ between a missing layer and the nearest cached layer of its kind. */
+  private String explainMiss(LayerKind kind, Map<String, Object> inputs) {
+    String best = null;
+    List<String> bestDiff = null;
+    for (Map.Entry<String, Digest> e : repo.refs().list().entrySet()) {
+      if (!e.getKey().startsWith(LAYER_REFS)) {
+        continue;
+      }
+      Snapshot snap = repo.readSnapshot(e.getValue());
+      String json = snap.metadata().get("build.inputs");
+      if (json == null) {
+        continue;
+      }
+      Map<String, Object> other = Canonical.parse(json);
+      if (!kind.label().equals(other.get("kind"))) {
+        continue;
+      }
+      List<String> diff = new ArrayList<>();
+      TreeMap<String, Object> all = new TreeMap<>(inputs);
+      other.forEach(all::putIfAbsent);
+      for (String k : all.keySet()) {
+        Object a = Canonical.parse(Canonical.json(Map.of("v", inputs.getOrDefault(k, ""))));
+        Object b = Canonical.parse(Canonical.json(Map.of("v", other.getOrDefault(k, ""))));
+        if (!a.equals(b)) {
+          diff.add(describe(k, other.get(k), inputs.get(k)));
+        }
+      }
+      if (bestDiff == null || diff.size() < bestDiff.size()) {
+        best = e.getKey().substring(LAYER_REFS.length());
+        bestDiff = diff;
+      }
+    }
+    if (best == null) {
+      return "no cached " + kind.label() + " layer to compare with";
+    }
+    return "nearest cached "
+        + kind.label()
+        + " layer "
+        + best.substring(0, 12)
+        + " differs in: "
+        + String.join("; ", bestDiff);
+  }
+
+  private static String describe(String k, Object was, Object now) {
+    if (was instanceof List<?> a && now instanceof List<?> b) {
+      List<String> plus = new ArrayList<>();
+      List<String> minus = new ArrayList<>();
+      for (Object x : b) {
+        if (!a.contains(x)) {
+          plus.add("+" + x);
+        }
+      }
+      for (Object x : a) {
+        if (!b.contains(x)) {
+          minus.add("-" + x);
+        }
+      }
+      plus.addAll(minus);
+      return k + " " + String.join(" ", plus);
+    }
+    String w = String.valueOf(was);
+    String n = String.valueOf(now);
+    if (k.equals("parent") || k.equals("mirrorRelease")) {
+      w = w.length() > 12 ? w.substring(0, 12) : w;
+      n = n.length() > 12 ? n.substring(0, 12) : n;
+    }
+    return k + " " + w + " -> " + n;
+  }
+
+  private BuilderBackend backend(DistroClass c) {
+    for (BuilderBackend b : backends) {
+      if (b.supports(c)) {
+        return b;
+      }
+    }
+    throw new SpecException(
+        "no builder backend for family '" + c.family() + "' of class " + c.name());
+  }
+
+  private String keyringDigest(DistroClass c) {
+    try {
+      return Digest.of(Files.readAllBytes(keyring(c))).hex();
+    } catch (IOException e) {
+      throw new BuildException(
+          "cannot read keyring of class " + c.name() + ": " + e.getMessage(), e);
+    }
+  }
+
+  private Path keyring(DistroClass c) throws IOException {
+    String k = c.keyring();
+    if (k == null) {
+      throw new BuildException("class " + c.name() + " names no keyring");
+    }
+    if (!k.startsWith("resource:")) {
+      Path p = Path.of(k);
+      if (!Files.isReadable(p)) {
+        throw new BuildException(
+            "keyring "
+                + k
+                + " of class "
+                + c.name()
+                + " is missing (apt-get install debian-archive-keyring)");
+      }
+      return p;
+    }
+    String name = k.substring("resource:".length());
+    Path dir = cacheDir.resolve("keyrings");
+    Files.createDirectories(dir);
+    Path out = dir.resolve(name);
+    if (!Files.exists(out)) {
+      try (InputStream in = ClassRegistry.resource("keyrings/" + name)) {
+        Path tmp = Files.createTempFile(dir, ".kr", ".tmp");
+        Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+        Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
+        Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      }
+    }
+    return out;
+  }
+
+  private static String keyText(ImageSpec.Repo r) {
+    if (r.key() == null) {
+      return null;
+    }
+    if (r.key().contains("-----BEGIN")) {
+      return r.key();
+    }
+    try {
+      return Base64.getEncoder().encodeToString(Files.readAllBytes(Path.of(r.key())));
+    } catch (IOException e) {
+      throw new SpecException("cannot read repository key " + r.key() + ": " + e.getMessage());
+    }
+  }
+
+  // ---------------------------------------------------------------- building
+
+  /**
+   * Builds (or finds) the image for {@code spec}, points {@code ref} at it (if not null) and writes
+   * the outputs.
+   *
+   * @throws SpecException for a bad spec (nothing is built or published)
+   * @throws BuildException when a backend or output tool fails (nothing half-built is published)
+   */
+  public BuildResult build(ImageSpec spec, String ref, List<OutputRequest> outputs, BuildListener l)
+      throws IOException {
+    long t0 = System.nanoTime();
+    BuildPlan plan = plan(spec, false, false);
+    int built = 0;
+    int reused = 0;
+    Digest parent = null;
+    for (PlannedLayer layer : plan.layers()) {
+      Digest have = layer.cached();
+      if (have == null) {
+        have = buildLayer(plan, layer, parent, l);
+        if (have == null) {
+          reused++; // someone else built it while we waited for the lock
+          have = repo.refs().get(layer.ref()).orElseThrow();
+        } else {
+          built++;
+        }
+      } else {
+        reused++;
+        l.step("layer " + layer.kind().label() + " " + layer.key().shortHex(12) + ": cached");
+      }
+      parent = have;
+    }
+    if (ref != null) {
+      RefUpdate u = repo.tag(ref, parent.hex());
+      l.step("ref " + ref + ": " + u.name().toLowerCase(java.util.Locale.ROOT));
+    }
+    int fromCache = 0;
+    for (OutputRequest o : outputs) {
+      if (writeOutput(plan, parent, o, l)) {
+        fromCache++;
+      }
+    }
+    return new BuildResult(
+        parent,
+        plan,
+        built,
+        reused,
+        fromCache,
+        (System.nanoTime() - t0) / 1e9,
+        List.copyOf(outputs));
+  }
+
+  /** Builds one layer; returns its snapshot, or null if it appeared in the cache meanwhile. */
+  private Digest buildLayer(BuildPlan plan, PlannedLayer layer, Digest parent, BuildListener l)
+      throws IOException {
+    try (KeyLocks.Held h = locks.lock("layer-" + layer.key().hex())) {
+      if (repo.refs().get(layer.ref()).isPresent()) {
+        return null;
+      }
+      l.step("layer " + layer.kind().label() + " " + layer.key().shortHex(12) + ": building");
+      DistroClass c = plan.distro();
+      Path workRoot = cacheDir.resolve("work");
+      Files.createDirectories(workRoot);
+      checkReachable(workRoot);
+      Path work = Files.createTempDirectory(workRoot, layer.key().shortHex(12) + "-");
+      Path debs = cacheDir.resolve("debs").resolve(c.name() + "-" + plan.arch());
+      try {
+        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Userns.own(work);
+        if (!Files.isDirectory(debs)) {
+          Files.createDirectories(debs);
+          Userns.own(debs);
+        }
+        Path parentTar = null;
+        if (parent != null) {
+          parentTar = work.resolve("parent.tar");
+          repo.export(parent, List.of(), ExportFormat.TAR, parentTar, ProgressListener.NONE);
+          Files.setPosixFilePermissions(parentTar, PosixFilePermissions.fromString("rw-r--r--"));
+        }
+        List<ImageSpec.Repo> repos =
+            layer.kind() == LayerKind.IMAGE ? plan.spec().repositories() : List.of();
+        for (int i = 0; i < repos.size(); i++) {
+          String kt = repos.get(i).key();
+          if (kt != null) {
+            Path kf = work.resolve("repo-" + i + ".key");
+            if (kt.contains("-----BEGIN")) {
+              Files.writeString(kf, kt);
+            } else {
+              Files.copy(Path.of(kt), kf);
+            }
+            Files.setPosixFilePermissions(kf, PosixFilePermissions.fromString("rw-r--r--"));
+          }
+        }
+        String script = LayerScripts.script(plan, layer.kind());
+        BuilderBackend.Job job =
+            new BuilderBackend.Job(
+                c,
+                plan.arch(),
+                layer.kind(),
+                parentTar,
+                layer.packages(),
+                repos,
+                script,
+                work,
+                debs,
+                keyring(c));
+        BuilderBackend.Running run = backend(c).start(job, l);
+        Map<String, String> meta = new TreeMap<>();
+        meta.put("build.builder", BUILDER_VERSION);
+        meta.put("build.layer.kind", layer.kind().label());
+        meta.put("build.layer.key", layer.key().hex());
+        meta.put("build.inputs", Canonical.json(layer.inputs()));
+        meta.put("build.mirror.release", String.valueOf(layer.inputs().get("mirrorRelease")));
+        meta.put("build.class", c.name());
+        meta.put("build.arch", plan.arch());
+        if (parent != null) {
+          meta.put("build.layer.parent", parent.hex());
+        }
+        if (layer == plan.top()) {
+          meta.put("spec", Canonical.json(redacted(plan.spec())));
+        }
+        String staging =
+            "cache/staging/"
+                + layer.key().hex()
+                + "-"
+                + ProcessHandle.current().pid()
+                + "-"
+                + SEQ.incrementAndGet();
+        Path pkgFile = work.resolve("packages.txt");
+        PublishResult pr;
+        // The packages file is complete before mmdebstrap writes the tar; publish copies the
+        // metadata map after reading the source to its end, so filling it at EOF records them.
+        InputStream tar =
+            new FilterInputStream(run.tar()) {
+              boolean done;
+
+              private void eof() throws IOException {
+                if (!done && Files.exists(pkgFile)) {
+                  done = true;
+                  meta.put("build.packages", Files.readString(pkgFile));
+                }
+              }
+
+              @Override
+              public int read() throws IOException {
+                int b = super.read();
+                if (b < 0) {
+                  eof();
+                }
+                return b;
+              }
+
+              @Override
+              public int read(byte[] b, int off, int len) throws IOException {
+                int n = super.read(b, off, len);
+                if (n < 0) {
+                  eof();
+                }
+                return n;
+              }
+            };
+        try (TarSource src = new TarSource(tar)) {
+          pr =
+              repo.publish(
+                  src,
+                  staging,
+                  "osfarm build: " + layer.kind().label() + " layer",
+                  meta,
+                  ProgressListener.NONE);
+        } catch (IOException | RuntimeException e) {
+          run.abort();
+          try {
+            run.finish(); // prefer the backend's own error (e.g. an unknown package)
+          } catch (BuildException be) {
+            deleteQuietly(staging);
+            throw be;
+          }
+          deleteQuietly(staging);
+          throw new BuildException(
+              "publishing the " + layer.kind().label() + " layer failed: " + e.getMessage(), e);
+        }
+        try {
+          run.finish();
+        } catch (BuildException e) {
+          deleteQuietly(staging);
+          throw e;
+        }
+        RefUpdate u =
+            repo.refs()
+                .compareAndSet(layer.ref(), null, pr.snapshot(), "build " + layer.kind().label());
+        deleteQuietly(staging);
+        l.step(
+            String.format(
+                "layer %s %s: built, %,d entries, %,.1f MB, %,.1f MB new (%s)",
+                layer.kind().label(),
+                layer.key().shortHex(12),
+                pr.entries(),
+                pr.logicalBytes() / 1e6,
+                pr.newBytes() / 1e6,
+                u.name().toLowerCase(java.util.Locale.ROOT)));
+        return repo.refs().get(layer.ref()).orElse(pr.snapshot());
+      } finally {
+        deleteTree(work);
+      }
+    }
+  }
+
+  /** The namespace's root must reach the cache; as root, a cache under /root is unreachable. */
+  private static void checkReachable(Path dir) {
+    if (Userns.nsRoot() == null) {
+      return;
+    }
+    for (Path p = dir; p != null; p = p.getParent()) {
+      try {
+        if (!Files.getPosixFilePermissions(p)
+                .contains(java.nio.file.attribute.PosixFilePermission.OTHERS_EXECUTE)
+            && ((Integer) Files.getAttribute(p, "unix:uid")) != Userns.nsRoot()[0]) {
+          throw new BuildException(
+              "the build cache "
+                  + dir
+                  + " is not reachable from the build's user namespace ("
+                  + p
+                  + " is not searchable by others): use --cache-dir or $OSFARM_CACHE elsewhere,"
+                  + " e.g. /var/cache/osfarm/build");
+        }
+      } catch (IOException e) {
+        throw new BuildException("cannot inspect " + p + ": " + e.getMessage(), e);
+      }
+    }
+  }
+
+  private static ImageSpec redacted(ImageSpec s) {
+    List<ImageSpec.User> users =
+        s.users().stream()
+            .map(
+                u ->
+                    new ImageSpec.User(
+                        u.name(), Canonical.sha(u.password()), u.sshKeys(), u.sudo()))
+            .toList();
+    return new ImageSpec(
+        s.name(),
+        s.className(),
+        s.arch(),
+        s.groups(),
+        s.packages(),
+        s.repositories(),
+        Canonical.sha(s.rootPassword()),
+        users,
+        s.hostname(),
+        s.files(),
+        s.scripts(),
+        s.kernel(),
+        s.services(),
+        s.firstBoot());
+  }
+
+  private void deleteQuietly(String ref) {
+    try {
+      repo.deleteRef(ref);
+    } catch (RuntimeException e) {
+      // the staging ref may not exist (the publish failed before naming it)
+    }
+  }
+
+  /** Deletes a work tree; files a namespace created under subordinate ids are removed in one. */
+  static void deleteTree(Path dir) {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try {
+      ProcessBuilder pb =
+          new ProcessBuilder(
+              Userns.nsRoot() != null
+                  ? List.of("rm", "-rf", dir.toString())
+                  : Userns.run(List.of("rm", "-rf", dir.toString())));
+      pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+      pb.start().waitFor();
+    } catch (IOException e) {
+      // best effort: a leftover work directory is only disk space
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  // ---------------------------------------------------------------- outputs
+
+  /** Writes one output of an image; returns true if it came from the output cache. */
+  boolean writeOutput(BuildPlan plan, Digest image, OutputRequest o, BuildListener l)
+      throws IOException {
+    Path target = o.path().toAbsolutePath();
+    if (target.getParent() != null) {
+      Files.createDirectories(target.getParent());
+    }
+    if (o.format() == OutputFormat.DIR) {
+      l.step("output " + target + ": exporting dir");
+      repo.export(image, List.of(), ExportFormat.DIR, target, ProgressListener.NONE);
+      return false;
+    }
+    String key = plan.top().key().hex();
+    Path cached = cacheDir.resolve("outputs").resolve(key).resolve("image." + o.format().label());
+    boolean hit = Files.exists(cached);
+    if (!hit) {
+      try (KeyLocks.Held h = locks.lock("output-" + key + "-" + o.format().label())) {
+        hit = Files.exists(cached);
+        if (!hit) {
+          Files.createDirectories(cached.getParent());
+          l.step("output " + o.format().label() + ": writing");
+          ImageWriters.write(repo, plan, image, o.format(), cached, cacheDir.resolve("work"), l);
+        }
+      }
+    }
+    deliver(cached, target, o.format());
+    l.step("output " + target + (hit ? ": from cache" : ": written"));
+    return hit;
+  }
+
+  /**
+   * Puts a cached output at {@code target}: tar files as a hard link (instant; replace, do not
+   * edit, a delivered tar), disk images and OCI layouts as a copy (they are meant to be written).
+   */
+  private static void deliver(Path cached, Path target, OutputFormat f) throws IOException {
+    if (f == OutputFormat.OCI) {
+      if (Files.exists(target)) {
+        throw new BuildException(
+            "output " + target + " exists; an OCI layout needs a new directory");
+      }
+      run(List.of("cp", "-a", "--reflink=auto", cached.toString(), target.toString()));
+      return;
+    }
+    Path tmp = target.resolveSibling("." + target.getFileName() + ".osfarm-tmp");
+    Files.deleteIfExists(tmp);
+    boolean linked = false;
+    if (f == OutputFormat.TAR || f == OutputFormat.TAR_GZ || f == OutputFormat.TAR_ZST) {
+      try {
+        Files.createLink(tmp, cached);
+        linked = true;
+      } catch (IOException | UnsupportedOperationException e) {
+        // another file system: copy
+      }
+    }
+    if (!linked) {
+      run(List.of("cp", "--reflink=auto", "--sparse=always", cached.toString(), tmp.toString()));
+    }
+    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+  }
+
+  static String run(List<String> cmd) throws IOException {
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+    Process p;
+    try {
+      p = pb.start();
+    } catch (IOException e) {
+      throw new BuildException("cannot run " + cmd.getFirst() + ": " + e.getMessage(), e);
+    }
+    p.getOutputStream().close();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    try {
+      if (p.waitFor() != 0) {
+        throw new BuildException(
+            String.join(" ", cmd) + " failed (exit " + p.exitValue() + "): " + out.strip());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new BuildException("interrupted", e);
+    }
+    return out;
+  }
+
+  /** Packages of a set of layers, for rendering. */
+  static List<String> union(List<List<String>> lists) {
+    LinkedHashSet<String> s = new LinkedHashSet<>();
+    lists.forEach(s::addAll);
+    return List.copyOf(s);
+  }
+}

@@ -1,0 +1,245 @@
+package org.osfarm.build;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Builds Debian and Ubuntu layers with mmdebstrap in unshare mode.
+ *
+ * <p>The core layer is a plain mmdebstrap run of the class's variant. A layer on top of a cached
+ * parent is {@code --variant=custom} whose setup hook unpacks the parent's tree (so nothing of the
+ * parent is installed again) and whose customize hooks install the layer's packages with apt in the
+ * chroot, run the layer's script and reset per-instance identity. The tar goes to stdout and is
+ * published while it is written. Downloaded .debs are hard-linked in from, and back to, a cache
+ * shared by builds of the same class and architecture; each build works in its own directory.
+ */
+final class MmdebstrapBackend implements BuilderBackend {
+  private static final Pattern UNKNOWN_PACKAGE =
+      Pattern.compile(
+          "E: (?:Unable to locate package (\\S+)|Package '([^']+)' has no installation candidate"
+              + "|Couldn't find any package by (?:glob|regex) '([^']+)')");
+
+  @Override
+  public boolean supports(DistroClass distro) {
+    return distro.family().equals("debian") || distro.family().equals("ubuntu");
+  }
+
+  static String q(String s) {
+    return "'" + s.replace("'", "'\"'\"'") + "'";
+  }
+
+  static String q(Path p) {
+    return q(p.toAbsolutePath().toString());
+  }
+
+  List<String> command(Job job) throws IOException {
+    List<String> a = new ArrayList<>();
+    boolean core = job.parentTar() == null;
+    a.add("--variant=" + (core ? job.distro().variant() : "custom"));
+    a.add("--architectures=" + job.arch());
+    a.add("--components=" + String.join(",", job.distro().components()));
+    a.add("--keyring=" + job.keyring());
+    a.add("--aptopt=APT::Install-Recommends \"false\"");
+    a.add("--skip=essential/unlink");
+    a.add("--format=tar");
+    if (core && !job.packages().isEmpty()) {
+      a.add("--include=" + String.join(",", job.packages()));
+    }
+    String archives = "\"$1\"/var/cache/apt/archives";
+    a.add(
+        "--setup-hook=mkdir -p "
+            + archives
+            + "/partial && { cp -al "
+            + q(job.debs())
+            + "/. "
+            + archives
+            + "/ 2>/dev/null || true; }");
+    if (!core) {
+      a.add(
+          "--setup-hook=mmtarfilter --path-exclude='/dev/*' < "
+              + q(job.parentTar())
+              + " | tar -C \"$1\" --numeric-owner --xattrs --xattrs-include='*' -xp");
+    }
+    int i = 0;
+    for (ImageSpec.Repo r : job.repositories()) {
+      StringBuilder h = new StringBuilder("--customize-hook=set -e; ");
+      String signed = "";
+      if (r.key() != null) {
+        Path k = job.work().resolve("repo-" + i + ".key");
+        String dest = "/etc/apt/keyrings/osfarm-" + i + (isArmored(k) ? ".asc" : ".gpg");
+        h.append("mkdir -p \"$1\"/etc/apt/keyrings; cp ")
+            .append(q(k))
+            .append(" \"$1\"")
+            .append(dest)
+            .append("; ");
+        signed = "[signed-by=" + dest + "] ";
+      }
+      String line =
+          "deb " + signed + r.uri() + " " + r.suite() + " " + String.join(" ", r.components());
+      h.append("printf '%s\\n' ")
+          .append(q(line))
+          .append(" > \"$1\"/etc/apt/sources.list.d/osfarm-")
+          .append(i)
+          .append(".list");
+      a.add(h.toString());
+      i++;
+    }
+    if (!job.repositories().isEmpty()) {
+      a.add("--customize-hook=chroot \"$1\" apt-get update -q");
+    }
+    if (!core && !job.packages().isEmpty()) {
+      a.add(
+          "--customize-hook=chroot \"$1\" apt-get install -y -q "
+              + String.join(" ", job.packages().stream().map(MmdebstrapBackend::q).toList()));
+    }
+    Path script = job.work().resolve("layer.sh");
+    Files.writeString(script, job.script());
+    a.add(
+        "--customize-hook=cp "
+            + q(script)
+            + " \"$1\"/tmp/osfarm-layer.sh && chroot \"$1\" /bin/sh -e /tmp/osfarm-layer.sh"
+            + " && rm -f \"$1\"/tmp/osfarm-layer.sh");
+    a.add(
+        "--customize-hook=chroot \"$1\" dpkg-query -W -f='${binary:Package} ${Version}\\n' > "
+            + q(job.work().resolve("packages.txt")));
+    a.add(
+        "--customize-hook=cp -aln "
+            + archives
+            + "/*.deb "
+            + q(job.debs())
+            + "/ 2>/dev/null || true");
+    a.add(job.distro().suite());
+    a.add("-");
+    a.add(job.distro().mirror());
+    return Userns.mmdebstrap(a);
+  }
+
+  private static boolean isArmored(Path k) throws IOException {
+    if (!Files.exists(k)) {
+      return false;
+    }
+    byte[] head = new byte[5];
+    try (InputStream in = Files.newInputStream(k)) {
+      return in.read(head) == 5 && new String(head, StandardCharsets.US_ASCII).equals("-----");
+    }
+  }
+
+  @Override
+  public Running start(Job job, BuildListener listener) throws IOException {
+    List<String> cmd = command(job);
+    ProcessBuilder pb = new ProcessBuilder(cmd);
+    Map<String, String> env = pb.environment();
+    env.put("HOME", job.work().toString());
+    env.put("TMPDIR", job.work().toString());
+    env.put("LC_ALL", "C.UTF-8");
+    pb.directory(job.work().toFile());
+    Process p;
+    try {
+      p = pb.start();
+    } catch (IOException e) {
+      throw new BuildException(
+          "cannot run mmdebstrap (" + e.getMessage() + "); install it: apt-get install mmdebstrap",
+          e);
+    }
+    p.getOutputStream().close();
+    Deque<String> tail = new ArrayDeque<>();
+    List<String> unknown = new ArrayList<>();
+    Thread logger =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try (BufferedReader r =
+                      new BufferedReader(
+                          new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
+                    for (String line; (line = r.readLine()) != null; ) {
+                      listener.log(line);
+                      Matcher m = UNKNOWN_PACKAGE.matcher(line);
+                      synchronized (tail) {
+                        if (m.find()) {
+                          for (int g = 1; g <= 3; g++) {
+                            if (m.group(g) != null) {
+                              unknown.add(m.group(g));
+                            }
+                          }
+                        }
+                        tail.addLast(line);
+                        if (tail.size() > 30) {
+                          tail.removeFirst();
+                        }
+                      }
+                    }
+                  } catch (IOException e) {
+                    // the process is gone; finish() reports its status
+                  }
+                });
+    return new Running() {
+      @Override
+      public InputStream tar() {
+        return p.getInputStream();
+      }
+
+      @Override
+      public List<String> finish() {
+        try {
+          // drain what the reader left (a failed build writes nothing)
+          try {
+            p.getInputStream().transferTo(java.io.OutputStream.nullOutputStream());
+          } catch (IOException e) {
+            // the reader closed it: nothing left to drain
+          }
+          int rc = p.waitFor();
+          logger.join(TimeUnit.SECONDS.toMillis(10));
+          if (rc != 0) {
+            synchronized (tail) {
+              if (!unknown.isEmpty()) {
+                throw new SpecException(
+                    "unknown package"
+                        + (unknown.size() > 1 ? "s " : " ")
+                        + String.join(", ", unknown.stream().map(u -> "'" + u + "'").toList())
+                        + " in class "
+                        + job.distro().name()
+                        + " ("
+                        + job.arch()
+                        + ")");
+              }
+              throw new BuildException(
+                  "mmdebstrap failed building the "
+                      + job.kind().label()
+                      + " layer (exit "
+                      + rc
+                      + "):\n  "
+                      + String.join("\n  ", tail));
+            }
+          }
+          Path pk = job.work().resolve("packages.txt");
+          return Files.exists(pk) ? Files.readAllLines(pk) : List.of();
+        } catch (IOException e) {
+          throw new BuildException("reading mmdebstrap's result: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+          p.destroyForcibly();
+          Thread.currentThread().interrupt();
+          throw new BuildException("interrupted", e);
+        }
+      }
+
+      @Override
+      public void abort() {
+        p.descendants().forEach(ProcessHandle::destroyForcibly);
+        p.destroyForcibly();
+      }
+    };
+  }
+}
