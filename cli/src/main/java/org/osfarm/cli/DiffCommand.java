@@ -25,9 +25,19 @@ final class DiffCommand implements Callable<Integer> {
   @Parameters(index = "1", paramLabel = "REF2")
   String b;
 
+  @picocli.CommandLine.Option(
+      names = "--packages",
+      description =
+          "Compare installed packages instead of paths: added (+), removed (-), upgraded (>),"
+              + " downgraded (<), with versions.")
+  boolean packages;
+
   @Override
   public Integer call() {
     PrintWriter out = spec.commandLine().getOut();
+    if (packages) {
+      return PackagesCommand.diff(top, a, b, out);
+    }
     try (Repository repo = top.openRepository()) {
       for (Change c : repo.diff(repo.resolve(a), repo.resolve(b))) {
         out.println(c.kind() + " " + Bytes.escape(c.path()) + "  " + String.join(", ", c.what()));

@@ -44,6 +44,10 @@ public final class Repository implements Closeable {
   static final String CONF = "osfarm.conf";
   private static final String FORMAT_LINE = "format 1";
   private static final int DEFAULT_LEVEL = 3;
+  private static final List<PublishHook> HOOKS =
+      java.util.ServiceLoader.load(PublishHook.class, Repository.class.getClassLoader()).stream()
+          .map(java.util.ServiceLoader.Provider::get)
+          .toList();
 
   private final Path dir;
   private final ObjectStore store;
@@ -407,6 +411,13 @@ public final class Repository implements Closeable {
                 + " "
                 + id.shortHex(12)
                 + "' or publish again");
+      }
+      for (PublishHook hook : HOOKS) {
+        try {
+          hook.published(this, ref, id);
+        } catch (RuntimeException e) {
+          listener.warning("after publishing " + id.shortHex(12) + ": " + e.getMessage());
+        }
       }
       return new PublishResult(
           id,
