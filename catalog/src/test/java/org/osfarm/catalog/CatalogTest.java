@@ -45,6 +45,11 @@ class CatalogTest {
     minTar = TestImages.bookwormMinbase();
     plusTar = TestImages.bookwormMinbasePlus();
     repo = Repository.init(dir.resolve("repo"));
+    // This repository indexes on publish; lazyIndexingByDefault covers the default.
+    java.nio.file.Files.writeString(
+        dir.resolve("repo/osfarm.conf"),
+        "catalog-on-publish yes\n",
+        java.nio.file.StandardOpenOption.APPEND);
     try (TarSource s = TarSource.open(minTar)) {
       min = repo.publish(s, "images/min", "minbase", Map.of(), ProgressListener.NONE).snapshot();
     }
@@ -62,6 +67,22 @@ class CatalogTest {
       assertThat(images(m)).containsExactly(plus);
       assertThat(imageMatches(m).get(0).refs()).containsExactly("images/plus");
       assertThat(fresh.sync().indexed()).isZero();
+    }
+  }
+
+  @Test
+  void byDefaultPublishLeavesIndexingToTheFirstQuery(@TempDir Path other) throws Exception {
+    try (Repository lazy = Repository.init(other.resolve("repo"))) {
+      Digest id;
+      try (TarSource s = TarSource.open(minTar)) {
+        id = lazy.publish(s, "images/min", "", Map.of(), ProgressListener.NONE).snapshot();
+      }
+      assertThat(other.resolve("repo/catalog.db")).doesNotExist();
+      try (Catalog c = Catalog.open(lazy)) {
+        assertThat(c.sync().indexed()).isEqualTo(1);
+        assertThat(snapshots(c.find(FindQuery.builder().path("usr/bin/dpkg").build())))
+            .containsExactly(id);
+      }
     }
   }
 

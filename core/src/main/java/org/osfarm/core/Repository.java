@@ -62,6 +62,27 @@ public final class Repository implements Closeable {
     this.lock = RepositoryLock.forFile(dir.resolve("lock"));
   }
 
+  /**
+   * A setting from {@code osfarm.conf} ({@code key value} lines after the format line), for this
+   * module and the ones above it (e.g. {@code catalog-on-publish yes}).
+   */
+  public Optional<String> setting(String key) {
+    try {
+      List<String> lines = Files.readAllLines(dir.resolve(CONF), StandardCharsets.UTF_8);
+      for (String line : lines.subList(Math.min(1, lines.size()), lines.size())) {
+        String[] kv = line.trim().split("\\s+", 2);
+        if (kv.length == 2 && kv[0].equals(key)) {
+          return Optional.of(kv[1]);
+        }
+      }
+      return Optional.empty();
+    } catch (java.nio.file.NoSuchFileException e) {
+      return Optional.empty(); // an in-memory repository
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
   /** Creates a repository in {@code dir} (which may exist and be empty), or opens the one there. */
   public static Repository init(Path dir) {
     try {
