@@ -29,6 +29,7 @@ import picocli.CommandLine.ScopeType;
       StatsCommand.class,
       FsckCommand.class,
       GcCommand.class,
+      TokenCommand.class,
       FindCommand.class,
       PackagesCommand.class,
       ProvenanceCommand.class,
