@@ -58,6 +58,9 @@ final class RestApi {
     r.get("/api/v1/snapshots/{id}/download", this::downloadSnapshot);
     r.head("/api/v1/snapshots/{id}/download", this::downloadSnapshot);
     r.get("/api/v1/diff", this::diff);
+    r.get("/api/v1/find", ctx -> OsfarmServer.json(ctx, find(ctx)));
+    r.get("/api/v1/snapshots/{id}/provenance", ctx -> OsfarmServer.json(ctx, provenance(id(ctx))));
+    r.get("/api/v1/snapshots/{id}/derived", ctx -> OsfarmServer.json(ctx, derived(id(ctx))));
     r.get("/api/v1/packages", this::searchPackages);
     r.get(
         "/api/v1/jobs",
@@ -302,6 +305,99 @@ final class RestApi {
 
   private void packages(Context ctx) {
     OsfarmServer.json(ctx, packagesOf(id(ctx)));
+  }
+
+  /**
+   * Catalog search, the same query as {@code osfarm find}: {@code path}, {@code digest}, {@code
+   * package} (NAME, NAME=VERSION, NAME<VERSION), {@code name} (glob), {@code label} (K=V), {@code
+   * text}; each may repeat; all given criteria intersect; {@code latest=1} keeps only what refs
+   * name now.
+   */
+  List<Map<String, Object>> find(Context ctx) {
+    org.osfarm.catalog.FindQuery.Builder q =
+        org.osfarm.catalog.FindQuery.builder()
+            .latest(
+                "1".equals(ctx.queryParam("latest")) || "true".equals(ctx.queryParam("latest")));
+    ctx.queryParams("path").forEach(q::path);
+    ctx.queryParams("name").forEach(q::name);
+    ctx.queryParams("text").forEach(q::word);
+    try {
+      for (String d : ctx.queryParams("digest")) {
+        String h = d.toLowerCase(Locale.ROOT);
+        if (!Digest.isHex(h)) {
+          throw Problem.badRequest("digest '" + d + "': expected 64 hex digits (SHA-256)");
+        }
+        q.digest(Digest.fromHex(h));
+      }
+      for (String p : ctx.queryParams("package")) {
+        q.pkg(org.osfarm.catalog.PackageSpec.parse(p));
+      }
+      for (String l : ctx.queryParams("label")) {
+        int eq = l.indexOf('=');
+        if (eq <= 0) {
+          throw Problem.badRequest("label '" + l + "': expected KEY=VALUE");
+        }
+        q.label(l.substring(0, eq), l.substring(eq + 1));
+      }
+      org.osfarm.catalog.FindQuery query = q.build();
+      s.catalog.sync();
+      List<Map<String, Object>> out = new ArrayList<>();
+      for (org.osfarm.catalog.Match m : s.catalog.find(query)) {
+        Map<String, Object> mm = new LinkedHashMap<>();
+        mm.put("snapshot", m.snapshot().hex());
+        mm.put("time", m.time().toString());
+        mm.put("message", m.message());
+        mm.put("refs", m.refs());
+        List<Map<String, Object>> entries = new ArrayList<>();
+        for (org.osfarm.catalog.Match.Found f : m.entries()) {
+          Map<String, Object> e = new LinkedHashMap<>();
+          e.put("path", f.path());
+          e.put("type", f.type());
+          e.put("size", f.size());
+          e.put("digest", f.digest() == null ? null : f.digest().hex());
+          e.put("detail", f.detail());
+          entries.add(e);
+        }
+        mm.put("entries", entries);
+        out.add(mm);
+      }
+      return out;
+    } catch (IllegalArgumentException | org.osfarm.catalog.CatalogException e) {
+      throw Problem.badRequest(e.getMessage());
+    }
+  }
+
+  /** How a snapshot came to be: metadata (spec, builder, layer keys), lineage, labels. */
+  Map<String, Object> provenance(Digest id) {
+    s.catalog.add(id, null);
+    org.osfarm.catalog.Provenance p = s.catalog.provenance(id, 32);
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("snapshot", p.snapshot().hex());
+    m.put("time", p.time().toString());
+    m.put("message", p.message());
+    m.put("refs", p.refs());
+    m.put("metadata", p.metadata());
+    m.put("lineage", p.lineage().stream().map(RestApi::related).toList());
+    m.put("labels", p.labels());
+    return m;
+  }
+
+  /** Snapshots derived from this one (children, overlays, installs, built on it as a layer). */
+  List<Map<String, Object>> derived(Digest id) {
+    s.catalog.sync();
+    return s.catalog.derived(id, true).stream().map(RestApi::related).toList();
+  }
+
+  private static Map<String, Object> related(org.osfarm.catalog.Related r) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("snapshot", r.snapshot().hex());
+    m.put("kind", r.kind());
+    m.put("depth", r.depth());
+    m.put("present", r.present());
+    m.put("time", r.time() == null ? null : r.time().toString());
+    m.put("message", r.message());
+    m.put("refs", r.refs());
+    return m;
   }
 
   /** Changes from a to b: files and packages. */

@@ -94,6 +94,31 @@ class ServerApiTest {
   }
 
   @Test
+  void searchesTheCatalogAndShowsProvenance() throws Exception {
+    String v2 = demo(0);
+    String v1 = demo(1);
+    String motdSum =
+        HexFormat.of()
+            .formatHex(
+                MessageDigest.getInstance("SHA-256")
+                    .digest("hello from v2\n".getBytes(StandardCharsets.UTF_8)));
+    JsonNode byDigest = json(http.get("/api/v1/find?digest=" + motdSum));
+    assertThat(byDigest.findValuesAsText("snapshot")).containsExactly(v2);
+    assertThat(byDigest.get(0).get("entries").findValuesAsText("path")).containsExactly("etc/motd");
+    JsonNode byPath = json(http.get("/api/v1/find?path=usr/bin/curl"));
+    assertThat(byPath.findValuesAsText("snapshot")).contains(v2).doesNotContain(v1);
+    JsonNode byPackage = json(http.get("/api/v1/find?package=curl&latest=1"));
+    assertThat(byPackage.findValuesAsText("snapshot")).containsExactly(v2);
+    assertProblem(http.get("/api/v1/find?digest=nothex"), 400, "bad-request");
+
+    JsonNode prov = json(http.get("/api/v1/snapshots/" + v2 + "/provenance"));
+    assertThat(prov.get("snapshot").asText()).isEqualTo(v2);
+    assertThat(prov.get("lineage").findValuesAsText("snapshot")).contains(v1);
+    JsonNode derived = json(http.get("/api/v1/snapshots/" + v1 + "/derived"));
+    assertThat(derived.findValuesAsText("snapshot")).contains(v2);
+  }
+
+  @Test
   void diffShowsFileAndPackageChanges() throws Exception {
     JsonNode d = json(http.get("/api/v1/diff?from=" + demo(1) + "&to=images/demo"));
     assertThat(d.get("files").findValuesAsText("path")).contains("etc/motd", "usr/bin/curl");
@@ -278,6 +303,8 @@ class ServerApiTest {
           "/api/v1/refs/{name}",
           "/api/v1/classes",
           "/api/v1/packages",
+          "/api/v1/find",
+          "/api/v1/snapshots/{id}/provenance",
           "/create",
           "/metrics"
         }) {
