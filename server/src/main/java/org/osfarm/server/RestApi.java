@@ -318,21 +318,21 @@ final class RestApi {
         org.osfarm.catalog.FindQuery.builder()
             .latest(
                 "1".equals(ctx.queryParam("latest")) || "true".equals(ctx.queryParam("latest")));
-    ctx.queryParams("path").forEach(q::path);
-    ctx.queryParams("name").forEach(q::name);
-    ctx.queryParams("text").forEach(q::word);
+    given(ctx, "path").forEach(q::path);
+    given(ctx, "name").forEach(q::name);
+    given(ctx, "text").forEach(q::word);
     try {
-      for (String d : ctx.queryParams("digest")) {
+      for (String d : given(ctx, "digest")) {
         String h = d.toLowerCase(Locale.ROOT);
         if (!Digest.isHex(h)) {
           throw Problem.badRequest("digest '" + d + "': expected 64 hex digits (SHA-256)");
         }
         q.digest(Digest.fromHex(h));
       }
-      for (String p : ctx.queryParams("package")) {
+      for (String p : given(ctx, "package")) {
         q.pkg(org.osfarm.catalog.PackageSpec.parse(p));
       }
-      for (String l : ctx.queryParams("label")) {
+      for (String l : given(ctx, "label")) {
         int eq = l.indexOf('=');
         if (eq <= 0) {
           throw Problem.badRequest("label '" + l + "': expected KEY=VALUE");
@@ -365,6 +365,21 @@ final class RestApi {
     } catch (IllegalArgumentException | org.osfarm.catalog.CatalogException e) {
       throw Problem.badRequest(e.getMessage());
     }
+  }
+
+  /** The non-blank values of a query parameter (a search form sends empty fields too). */
+  static List<String> given(Context ctx, String name) {
+    return ctx.queryParams(name).stream().map(String::trim).filter(v -> !v.isEmpty()).toList();
+  }
+
+  /** True if the request carries any search criterion. */
+  static boolean hasCriteria(Context ctx) {
+    for (String k : List.of("path", "digest", "package", "name", "label", "text")) {
+      if (!given(ctx, k).isEmpty()) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** How a snapshot came to be: metadata (spec, builder, layer keys), lineage, labels. */

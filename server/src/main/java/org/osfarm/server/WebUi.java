@@ -58,6 +58,7 @@ final class WebUi {
     r.get("/repo/snapshots/{id}", this::snapshot);
     r.get("/repo/snapshots/{id}/tree", this::tree);
     r.get("/repo/diff", this::diff);
+    r.get("/repo/search", this::search);
     r.get("/status", ctx -> page(ctx, "status.jte", Map.of("status", api.status())));
     r.get("/login", ctx -> page(ctx, "login.jte", Map.of()));
     r.post("/login", this::login);
@@ -258,7 +259,20 @@ final class WebUi {
             "packages",
             api.packagesOf(id),
             "formats",
-            List.of("tar.gz", "tar.zst", "tar")));
+            List.of("tar.gz", "tar.zst", "tar"),
+            "derived",
+            api.derived(id)));
+  }
+
+  /** Catalog search: which images hold a path, a file, a package (version), a label, a word. */
+  private void search(Context ctx) {
+    Map<String, Object> p = new HashMap<>();
+    for (String k : List.of("path", "digest", "package", "name", "label", "text")) {
+      p.put(k.equals("package") ? "pkg" : k, String.join(" ", RestApi.given(ctx, k)));
+    }
+    p.put("latest", "1".equals(ctx.queryParam("latest")));
+    p.put("results", RestApi.hasCriteria(ctx) ? api.find(ctx) : null);
+    page(ctx, "search.jte", p);
   }
 
   private void tree(Context ctx) {

@@ -116,6 +116,16 @@ class ServerApiTest {
     assertThat(prov.get("lineage").findValuesAsText("snapshot")).contains(v1);
     JsonNode derived = json(http.get("/api/v1/snapshots/" + v1 + "/derived"));
     assertThat(derived.findValuesAsText("snapshot")).contains(v2);
+
+    // The same in the web UI: the search page and the snapshot page's derivations.
+    String page = http.get("/repo/search?path=&package=curl&latest=1").body();
+    assertThat(page).contains("1 snapshot(s)").contains(v2.substring(0, 12));
+    assertThat(http.get("/repo/search").body())
+        .contains("id=\"search\"")
+        .doesNotContain("snapshot(s)");
+    assertThat(http.get("/repo/snapshots/" + v1).body())
+        .contains("id=\"derived\"")
+        .contains(v2.substring(0, 12));
   }
 
   @Test
