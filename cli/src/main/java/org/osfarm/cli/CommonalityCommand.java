@@ -25,9 +25,17 @@ final class CommonalityCommand implements Callable<Integer> {
   @Option(names = "--block-size", paramLabel = "N", description = "Default 4096.")
   int blockSize = 4096;
 
+  @Option(
+      names = "--seed-index",
+      paramLabel = "DIR",
+      description = "Default ~/.cache/osfarm/seed-index.")
+  Path seedIndex;
+
   @Override
   public Integer call() throws Exception {
-    Commonality.Result r = Commonality.of(a, b, blockSize, new SeedIndex(SeedIndex.defaultDir()));
+    Commonality.Result r =
+        Commonality.of(
+            a, b, blockSize, new SeedIndex(seedIndex != null ? seedIndex : SeedIndex.defaultDir()));
     spec.commandLine()
         .getOut()
         .printf(

@@ -1,11 +1,14 @@
 package org.osfarm.cli;
 
+import java.io.IOException;
 import java.net.URI;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.osfarm.core.Digest;
+import org.osfarm.core.ProgressListener;
 import org.osfarm.transfer.BlockFetcher;
 import org.osfarm.transfer.FetchResult;
 import org.osfarm.transfer.SeedIndex;
@@ -69,11 +72,27 @@ final class FetchCommand implements Callable<Integer> {
             new SeedIndex(seedIndex != null ? seedIndex : SeedIndex.defaultDir()),
             expect == null ? null : Digest.fromHex(expect),
             Runtime.getRuntime().availableProcessors());
-    try (ProgressRenderer progress = new ProgressRenderer(spec.commandLine().getErr())) {
-      FetchResult r = BlockFetcher.fetch(url, output, o, progress);
-      progress.close();
+    // The renderer asks isatty(2) through the FFM linker, whose first use costs a few tenths of a
+    // second: more than a whole fetch of an unchanged image. Ask the kernel's fd link first.
+    try (ProgressRenderer progress =
+        stderrMayBeTerminal() ? new ProgressRenderer(spec.commandLine().getErr()) : null) {
+      FetchResult r =
+          BlockFetcher.fetch(url, output, o, progress == null ? ProgressListener.NONE : progress);
+      if (progress != null) {
+        progress.close();
+      }
       TransferRendering.print(spec.commandLine().getOut(), r, diskRate * 1e6, linkRate * 1e6);
     }
     return 0;
+  }
+
+  /** False when /proc says fd 2 is no terminal; true when it is one or when it cannot tell. */
+  static boolean stderrMayBeTerminal() {
+    try {
+      String t = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString();
+      return t.startsWith("/dev/pts/") || t.startsWith("/dev/tty") || t.equals("/dev/console");
+    } catch (IOException | RuntimeException e) {
+      return true;
+    }
   }
 }

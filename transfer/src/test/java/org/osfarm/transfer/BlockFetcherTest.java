@@ -88,6 +88,51 @@ class BlockFetcherTest {
     assertThat(Files.exists(tmp.resolve("out.img.part"))).isFalse();
   }
 
+  /**
+   * The local workers read runs consecutive in one seed across gaps: A made of two seeds' blocks
+   * shifted, reversed and interleaved, with peer and zero blocks between, over several chunks.
+   */
+  @Test
+  void shiftedReversedAndInterleavedSeedBlocksAssembleExactly() throws IOException {
+    Random r = new Random(9);
+    int n = 3000; // blocks: three 4 MiB chunks
+    byte[] s1 = new byte[n * BS];
+    byte[] s2 = new byte[n * BS];
+    r.nextBytes(s1);
+    r.nextBytes(s2);
+    byte[] a = new byte[n * BS];
+    long fromPeer = 0;
+    for (int i = 0; i < n; i++) {
+      int kind = i < 700 ? 0 : i < 1400 ? 1 : i < 2100 ? 2 : i < 2250 ? 3 : r.nextInt(5);
+      switch (kind) {
+        case 0 -> System.arraycopy(s1, ((i + 3) % n) * BS, a, i * BS, BS); // shifted by 3
+        case 1 -> System.arraycopy(s1, (n - 1 - i) * BS, a, i * BS, BS); // reversed
+        case 2 -> System.arraycopy(i % 3 == 0 ? s2 : s1, i * BS, a, i * BS, BS); // interleaved
+        case 3 -> {} // zeros
+        default -> {
+          byte[] x = new byte[BS];
+          r.nextBytes(x);
+          System.arraycopy(x, 0, a, i * BS, BS);
+          fromPeer += BS;
+        }
+      }
+    }
+    Files.write(images.resolve("mix.img"), a);
+    Files.write(local.resolve("s1"), s1);
+    Files.write(local.resolve("s2"), s2);
+    Path out = tmp.resolve("mix.img");
+
+    FetchResult res =
+        BlockFetcher.fetch(
+            uri.resolve("/mix.img"), out, opts(List.of(local)), ProgressListener.NONE);
+
+    assertThat(Files.mismatch(out, images.resolve("mix.img"))).isEqualTo(-1);
+    assertThat(res.fetchedBytes()).isEqualTo(fromPeer);
+    assertThat(res.reusedBytes() + res.zeroBytes() + res.fetchedBytes()).isEqualTo(res.size());
+    assertThat(res.refetchedGroups()).isZero();
+    assertThat(res.zeroBytes()).isGreaterThanOrEqualTo(150L * BS); // whole groups of zeros too
+  }
+
   @Test
   void noSeedsMeansAPlainVerifiedDownload() throws IOException {
     makePair(images.resolve("a.img"), local.resolve("b.img"), 512, 0.5, 2);
