@@ -8,7 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 W=${1:-/tmp/osfarm-bench-build}
 rm -rf "$W"; mkdir -p "$W"
-osfarm() { "$here/osfarm" --repo "$W/repo" "$@"; }
+osfarm() { "${OSFARM_BIN:-$here/osfarm}" --repo "$W/repo" "$@"; }  # OSFARM_BIN: another launcher
 base="systemd-sysv,udev,iproute2,ifupdown,netbase,procps,less,ca-certificates,passwd"
 extra5="curl rsync nano psmisc lsof"
 osfarm classes >/dev/null   # build the jar and the CDS archive outside the measurements

@@ -30,6 +30,9 @@ public interface BuilderBackend {
    * @param work a private directory writable by the namespace's root
    * @param debs the shared cache of downloaded .deb files for this class and architecture
    * @param keyring the archive keyring
+   * @param then further layers built in the same run on top of this one; before each, the tree so
+   *     far is streamed as a tar to {@link #snapshotPipe(int)} (a FIFO the caller made and reads)
+   *     with its installed packages in {@link #packagesFile(int)}, while the build goes on
    */
   record Job(
       DistroClass distro,
@@ -41,7 +44,49 @@ public interface BuilderBackend {
       String script,
       Path work,
       Path debs,
-      Path keyring) {}
+      Path keyring,
+      List<Stage> then) {
+    Job(
+        DistroClass distro,
+        String arch,
+        LayerKind kind,
+        Path parentTar,
+        List<String> packages,
+        List<ImageSpec.Repo> repositories,
+        String script,
+        Path work,
+        Path debs,
+        Path keyring) {
+      this(
+          distro,
+          arch,
+          kind,
+          parentTar,
+          packages,
+          repositories,
+          script,
+          work,
+          debs,
+          keyring,
+          List.of());
+    }
+
+    /** Where the tree of the {@code i}th layer of the run (0 = this job's) is streamed. */
+    Path snapshotPipe(int i) {
+      return work.resolve("layer-" + i + ".tar");
+    }
+
+    /** The installed packages of the {@code i}th layer of the run; the last one's is final. */
+    Path packagesFile(int i) {
+      return i == then.size()
+          ? work.resolve("packages.txt")
+          : work.resolve("packages-" + i + ".txt");
+    }
+  }
+
+  /** A further layer built in the same run as a {@link Job}. */
+  record Stage(
+      LayerKind kind, List<String> packages, List<ImageSpec.Repo> repositories, String script) {}
 
   /** A running layer build. */
   interface Running {

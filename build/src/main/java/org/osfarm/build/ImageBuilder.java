@@ -17,6 +17,7 @@ import java.util.Objects;
 import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.osfarm.core.Digest;
+import org.osfarm.core.EntrySource;
 import org.osfarm.core.ExportFormat;
 import org.osfarm.core.ProgressListener;
 import org.osfarm.core.PublishResult;
@@ -43,7 +44,7 @@ import org.osfarm.core.TarSource;
  */
 public final class ImageBuilder {
   /** Part of every layer key: bump when the way a layer is built changes. */
-  public static final String BUILDER_VERSION = "osfarm-build/1";
+  public static final String BUILDER_VERSION = "osfarm-build/2";
 
   /** Where layer snapshots are named. */
   public static final String LAYER_REFS = "cache/layers/";
@@ -397,8 +398,22 @@ public final class ImageBuilder {
     int built = 0;
     int reused = 0;
     Digest parent = null;
-    for (PlannedLayer layer : plan.layers()) {
+    List<PlannedLayer> all = plan.layers();
+    for (int i = 0; i < all.size(); i++) {
+      PlannedLayer layer = all.get(i);
       Digest have = layer.cached();
+      List<PlannedLayer> rest = all.subList(i, all.size());
+      if (have == null
+          && rest.size() > 1
+          && rest.stream().allMatch(x -> x.cached() == null)
+          && !Boolean.getBoolean("osfarm.build.layerByLayer")) {
+        Digest top = buildChain(plan, rest, parent, l);
+        if (top != null) {
+          built += rest.size();
+          parent = top;
+          break;
+        }
+      }
       if (have == null) {
         have = buildLayer(plan, layer, parent, l);
         if (have == null) {
@@ -447,6 +462,7 @@ public final class ImageBuilder {
       checkReachable(workRoot);
       Path work = Files.createTempDirectory(workRoot, layer.key().shortHex(12) + "-");
       Path debs = cacheDir.resolve("debs").resolve(c.name() + "-" + plan.arch());
+      boolean ok = false;
       try {
         Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
         Userns.own(work);
@@ -581,10 +597,401 @@ public final class ImageBuilder {
                 pr.logicalBytes() / 1e6,
                 pr.newBytes() / 1e6,
                 u.name().toLowerCase(java.util.Locale.ROOT)));
+        ok = true;
         return repo.refs().get(layer.ref()).orElse(pr.snapshot());
       } finally {
-        deleteTree(work);
+        deleteTree(work, !ok);
       }
+    }
+  }
+
+  /**
+   * Builds several missing layers, each on the one before, in one backend run: the tree stays where
+   * it is between layers (no tar round trip, no second start-up or index download) and each
+   * finished layer is published from a checkout of the tree while the next one installs. Returns
+   * the top layer's snapshot, or null if one of the layers appeared meanwhile (build them one by
+   * one then).
+   */
+  private Digest buildChain(
+      BuildPlan plan, List<PlannedLayer> chain, Digest parent, BuildListener l) throws IOException {
+    List<KeyLocks.Held> held = new ArrayList<>();
+    try {
+      for (PlannedLayer layer : chain) {
+        held.add(locks.lock("layer-" + layer.key().hex()));
+        if (repo.refs().get(layer.ref()).isPresent()) {
+          return null;
+        }
+      }
+      PlannedLayer first = chain.getFirst();
+      for (PlannedLayer layer : chain) {
+        l.step("layer " + layer.kind().label() + " " + layer.key().shortHex(12) + ": building");
+      }
+      DistroClass c = plan.distro();
+      Path work = workDir(first);
+      Path debs = debsDir(plan);
+      java.util.concurrent.ExecutorService pool =
+          java.util.concurrent.Executors.newThreadPerTaskExecutor(Thread.ofPlatform().factory());
+      List<java.util.concurrent.Future<PublishResult>> done = new ArrayList<>();
+      List<String> staging = new ArrayList<>();
+      BuilderBackend.Running run = null;
+      BuilderBackend.Job job = null;
+      boolean ok = false;
+      try {
+        Path parentTar = parentTar(parent, work);
+        List<ImageSpec.Repo> repos = List.of();
+        List<BuilderBackend.Stage> then = new ArrayList<>();
+        for (PlannedLayer layer : chain) {
+          List<ImageSpec.Repo> r =
+              layer.kind() == LayerKind.IMAGE ? plan.spec().repositories() : List.of();
+          writeKeys(r, work);
+          if (layer == first) {
+            repos = r;
+          } else {
+            then.add(
+                new BuilderBackend.Stage(
+                    layer.kind(), layer.packages(), r, LayerScripts.script(plan, layer.kind())));
+          }
+        }
+        job =
+            new BuilderBackend.Job(
+                c,
+                plan.arch(),
+                first.kind(),
+                parentTar,
+                first.packages(),
+                repos,
+                LayerScripts.script(plan, first.kind()),
+                work,
+                debs,
+                keyring(c),
+                then);
+        for (int k = 0; k < chain.size(); k++) {
+          staging.add(stagingRef(chain.get(k)));
+        }
+        run = backend(c).start(job, l);
+        for (int k = 0; k < chain.size() - 1; k++) {
+          int kk = k;
+          BuilderBackend.Job j = job;
+          done.add(
+              pool.submit(
+                  () -> {
+                    try (EntrySource src =
+                        new WithDevices(new TarSource(Files.newInputStream(j.snapshotPipe(kk))))) {
+                      return publishLayer(
+                          plan, chain.get(kk), src, staging.get(kk), kk, j, parent, done);
+                    }
+                  }));
+        }
+        PublishResult top;
+        try (EntrySource src = new TarSource(run.tar())) {
+          top =
+              publishLayer(
+                  plan,
+                  chain.getLast(),
+                  src,
+                  staging.getLast(),
+                  chain.size() - 1,
+                  job,
+                  parent,
+                  done);
+        }
+        run.finish();
+        List<PublishResult> results = new ArrayList<>();
+        for (java.util.concurrent.Future<PublishResult> f : done) {
+          results.add(join(f));
+        }
+        results.add(top);
+        Digest last = null;
+        for (int k = 0; k < chain.size(); k++) {
+          PlannedLayer layer = chain.get(k);
+          PublishResult pr = results.get(k);
+          RefUpdate u =
+              repo.refs()
+                  .compareAndSet(layer.ref(), null, pr.snapshot(), "build " + layer.kind().label());
+          l.step(
+              String.format(
+                  "layer %s %s: built, %,d entries, %,.1f MB, %,.1f MB new (%s)",
+                  layer.kind().label(),
+                  layer.key().shortHex(12),
+                  pr.entries(),
+                  pr.logicalBytes() / 1e6,
+                  pr.newBytes() / 1e6,
+                  u.name().toLowerCase(java.util.Locale.ROOT)));
+          last = repo.refs().get(layer.ref()).orElse(pr.snapshot());
+        }
+        ok = true;
+        return last;
+      } catch (IOException | RuntimeException e) {
+        if (run != null) {
+          run.abort();
+          unblock(job, chain.size() - 1);
+          for (java.util.concurrent.Future<PublishResult> f : done) {
+            f.cancel(true);
+          }
+          try {
+            run.finish(); // prefer the backend's own error (e.g. an unknown package)
+          } catch (BuildException be) {
+            throw be;
+          }
+        }
+        if (e instanceof BuildException be) {
+          throw be;
+        }
+        throw new BuildException("building layers failed: " + e.getMessage(), e);
+      } finally {
+        pool.shutdownNow();
+        for (String st : staging) {
+          deleteQuietly(st);
+        }
+        deleteTree(work, !ok);
+      }
+    } finally {
+      for (int i = held.size() - 1; i >= 0; i--) {
+        held.get(i).close();
+      }
+    }
+  }
+
+  private static PublishResult join(java.util.concurrent.Future<PublishResult> f)
+      throws IOException {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new BuildException("interrupted", e);
+    } catch (java.util.concurrent.ExecutionException e) {
+      if (e.getCause() instanceof IOException io) {
+        throw io;
+      }
+      if (e.getCause() instanceof RuntimeException re) {
+        throw re;
+      }
+      throw new BuildException(String.valueOf(e.getCause()), e.getCause());
+    }
+  }
+
+  /** Ends readers still waiting on snapshot FIFOs (opening one read-write never blocks). */
+  private static void unblock(BuilderBackend.Job job, int n) {
+    for (int k = 0; k < n; k++) {
+      try (java.io.RandomAccessFile f =
+          new java.io.RandomAccessFile(job.snapshotPipe(k).toFile(), "rw")) {
+        // opening as a writer releases a reader blocked in open; closing gives it EOF
+      } catch (IOException e) {
+        // gone already
+      }
+    }
+  }
+
+  /** Publishes the {@code k}th layer of a run; its parent is the run's parent or layer k-1. */
+  private PublishResult publishLayer(
+      BuildPlan plan,
+      PlannedLayer layer,
+      EntrySource src,
+      String staging,
+      int k,
+      BuilderBackend.Job job,
+      Digest parent,
+      List<java.util.concurrent.Future<PublishResult>> done)
+      throws IOException {
+    Map<String, String> meta = meta(plan, layer, parent);
+    Path pkgFile = job.packagesFile(k);
+    // publish copies the metadata after reading the source to its end: fill in what is known then
+    EntrySource s =
+        new ForwardingSource(src) {
+          boolean filled;
+
+          @Override
+          public org.osfarm.core.tar.TarHeader next() throws IOException {
+            org.osfarm.core.tar.TarHeader h = super.next();
+            if (h == null && !filled) {
+              filled = true;
+              if (Files.exists(pkgFile)) {
+                meta.put("build.packages", Files.readString(pkgFile));
+              }
+              if (k > 0) {
+                meta.put("build.layer.parent", join(done.get(k - 1)).snapshot().hex());
+              }
+            }
+            return h;
+          }
+        };
+    return repo.publish(
+        s,
+        staging,
+        "osfarm build: " + layer.kind().label() + " layer",
+        meta,
+        ProgressListener.NONE);
+  }
+
+  private Map<String, String> meta(BuildPlan plan, PlannedLayer layer, Digest parent) {
+    Map<String, String> meta = new java.util.concurrent.ConcurrentSkipListMap<>();
+    meta.put("build.builder", BUILDER_VERSION);
+    meta.put("build.layer.kind", layer.kind().label());
+    meta.put("build.layer.key", layer.key().hex());
+    meta.put("build.inputs", Canonical.json(layer.inputs()));
+    meta.put("build.mirror.release", String.valueOf(layer.inputs().get("mirrorRelease")));
+    meta.put("build.class", plan.distro().name());
+    meta.put("build.arch", plan.arch());
+    if (parent != null) {
+      meta.put("build.layer.parent", parent.hex());
+    }
+    if (layer == plan.top()) {
+      meta.put("spec", Canonical.json(redacted(plan.spec())));
+    }
+    return meta;
+  }
+
+  private static String stagingRef(PlannedLayer layer) {
+    return "cache/staging/"
+        + layer.key().hex()
+        + "-"
+        + ProcessHandle.current().pid()
+        + "-"
+        + SEQ.incrementAndGet();
+  }
+
+  private Path workDir(PlannedLayer layer) throws IOException {
+    Path workRoot = cacheDir.resolve("work");
+    Files.createDirectories(workRoot);
+    checkReachable(workRoot);
+    Path work = Files.createTempDirectory(workRoot, layer.key().shortHex(12) + "-");
+    Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
+    Userns.own(work);
+    return work;
+  }
+
+  private Path debsDir(BuildPlan plan) throws IOException {
+    Path debs = cacheDir.resolve("debs").resolve(plan.distro().name() + "-" + plan.arch());
+    if (!Files.isDirectory(debs)) {
+      Files.createDirectories(debs);
+      Userns.own(debs);
+    }
+    return debs;
+  }
+
+  private Path parentTar(Digest parent, Path work) throws IOException {
+    if (parent == null) {
+      return null;
+    }
+    Path parentTar = work.resolve("parent.tar");
+    repo.export(parent, List.of(), ExportFormat.TAR, parentTar, ProgressListener.NONE);
+    Files.setPosixFilePermissions(parentTar, PosixFilePermissions.fromString("rw-r--r--"));
+    return parentTar;
+  }
+
+  private static void writeKeys(List<ImageSpec.Repo> repos, Path work) throws IOException {
+    for (int i = 0; i < repos.size(); i++) {
+      String kt = repos.get(i).key();
+      if (kt != null) {
+        Path kf = work.resolve("repo-" + i + ".key");
+        if (kt.contains("-----BEGIN")) {
+          Files.writeString(kf, kt);
+        } else {
+          Files.copy(Path.of(kt), kf);
+        }
+        Files.setPosixFilePermissions(kf, PosixFilePermissions.fromString("rw-r--r--"));
+      }
+    }
+  }
+
+  /** An entry source passing everything through; override to watch. */
+  private static class ForwardingSource implements EntrySource {
+    private final EntrySource in;
+
+    ForwardingSource(EntrySource in) {
+      this.in = in;
+    }
+
+    @Override
+    public org.osfarm.core.tar.TarHeader next() throws IOException {
+      return in.next();
+    }
+
+    @Override
+    public InputStream content() throws IOException {
+      return in.content();
+    }
+
+    @Override
+    public long position() {
+      return in.position();
+    }
+
+    @Override
+    public String kind() {
+      return in.kind();
+    }
+
+    @Override
+    public void close() throws IOException {
+      in.close();
+    }
+  }
+
+  /**
+   * A layer checkout's tar, which leaves /dev out (its nodes are bind mounts during the build),
+   * followed by the device entries mmdebstrap writes in unshare mode.
+   */
+  static final class WithDevices extends ForwardingSource {
+    private static final Object[][] DEV = {
+      {"./dev/", '5', 0755, "", 0, 0},
+      {"./dev/console", '3', 0666, "", 5, 1},
+      {"./dev/fd", '2', 0777, "/proc/self/fd", 0, 0},
+      {"./dev/full", '3', 0666, "", 1, 7},
+      {"./dev/null", '3', 0666, "", 1, 3},
+      {"./dev/ptmx", '3', 0666, "", 5, 2},
+      {"./dev/pts/", '5', 0755, "", 0, 0},
+      {"./dev/random", '3', 0666, "", 1, 8},
+      {"./dev/shm/", '5', 0755, "", 0, 0},
+      {"./dev/stderr", '2', 0777, "/proc/self/fd/2", 0, 0},
+      {"./dev/stdin", '2', 0777, "/proc/self/fd/0", 0, 0},
+      {"./dev/stdout", '2', 0777, "/proc/self/fd/1", 0, 0},
+      {"./dev/tty", '3', 0666, "", 5, 0},
+      {"./dev/urandom", '3', 0666, "", 1, 9},
+      {"./dev/zero", '3', 0666, "", 1, 5},
+    };
+    private int dev = -1;
+    private final long now = System.currentTimeMillis() / 1000;
+
+    WithDevices(EntrySource in) {
+      super(in);
+    }
+
+    @Override
+    public org.osfarm.core.tar.TarHeader next() throws IOException {
+      if (dev < 0) {
+        org.osfarm.core.tar.TarHeader h = super.next();
+        if (h != null) {
+          return h;
+        }
+        dev = 0;
+      }
+      if (dev >= DEV.length) {
+        return null;
+      }
+      Object[] d = DEV[dev++];
+      byte[] none = new byte[0];
+      return new org.osfarm.core.tar.TarHeader(
+          ((String) d[0]).getBytes(StandardCharsets.UTF_8),
+          (byte) (char) d[1],
+          (int) d[2],
+          0,
+          0,
+          none,
+          none,
+          now,
+          0,
+          0,
+          ((String) d[3]).getBytes(StandardCharsets.UTF_8),
+          (int) d[4],
+          (int) d[5],
+          List.of(),
+          List.of());
+    }
+
+    @Override
+    public InputStream content() throws IOException {
+      return dev < 0 ? super.content() : InputStream.nullInputStream();
     }
   }
 
@@ -647,6 +1054,14 @@ public final class ImageBuilder {
 
   /** Deletes a work tree; files a namespace created under subordinate ids are removed in one. */
   static void deleteTree(Path dir) {
+    deleteTree(dir, true);
+  }
+
+  /**
+   * Deletes a work tree, waiting for the end or not: after a successful build nothing needs it and
+   * deleting a few hundred MB of small files can take seconds on a busy disk.
+   */
+  static void deleteTree(Path dir, boolean await) {
     if (!Files.exists(dir)) {
       return;
     }
@@ -657,7 +1072,10 @@ public final class ImageBuilder {
                   ? List.of("rm", "-rf", dir.toString())
                   : Userns.run(List.of("rm", "-rf", dir.toString())));
       pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
-      pb.start().waitFor();
+      Process p = pb.start();
+      if (await) {
+        p.waitFor();
+      }
     } catch (IOException e) {
       // best effort: a leftover work directory is only disk space
     } catch (InterruptedException e) {

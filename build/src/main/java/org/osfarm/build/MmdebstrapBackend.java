@@ -73,8 +73,50 @@ final class MmdebstrapBackend implements BuilderBackend {
               + q(job.parentTar())
               + " | tar -C \"$1\" --numeric-owner --xattrs --xattrs-include='*' -xp");
     }
+    layerHooks(a, job, 0, core, job.kind(), job.packages(), job.repositories(), job.script());
+    for (int k = 0; k < job.then().size(); k++) {
+      a.add("--customize-hook=" + snapshot(job, k));
+      BuilderBackend.Stage st = job.then().get(k);
+      layerHooks(a, job, k + 1, false, st.kind(), st.packages(), st.repositories(), st.script());
+    }
+    if (!job.then().isEmpty()) {
+      // the snapshots stream in the background: the run (and its namespace) must outlive them
+      StringBuilder w = new StringBuilder("--customize-hook=set -e; for k in");
+      for (int k = 0; k < job.then().size(); k++) {
+        w.append(' ').append(k);
+      }
+      w.append("; do while [ ! -e ")
+          .append(q(job.work()))
+          .append("/snap-$k.rc ]; do sleep 0.1; done; [ \"$(cat ")
+          .append(q(job.work()))
+          .append("/snap-$k.rc)\" = 0 ] || { echo \"E: snapshot $k failed\" >&2; exit 1; }; done");
+      a.add(w.toString());
+    }
+    a.add(
+        "--customize-hook=cp -aln "
+            + archives
+            + "/*.deb "
+            + q(job.debs())
+            + "/ 2>/dev/null || true");
+    a.add(job.distro().suite());
+    a.add("-");
+    a.add(job.distro().mirror());
+    return Userns.mmdebstrap(a);
+  }
+
+  /** The hooks of one layer of the run: its repositories, packages, script and package list. */
+  private void layerHooks(
+      List<String> a,
+      Job job,
+      int n,
+      boolean core,
+      LayerKind kind,
+      List<String> packages,
+      List<ImageSpec.Repo> repositories,
+      String script)
+      throws IOException {
     int i = 0;
-    for (ImageSpec.Repo r : job.repositories()) {
+    for (ImageSpec.Repo r : repositories) {
       StringBuilder h = new StringBuilder("--customize-hook=set -e; ");
       String signed = "";
       if (r.key() != null) {
@@ -97,34 +139,71 @@ final class MmdebstrapBackend implements BuilderBackend {
       a.add(h.toString());
       i++;
     }
-    if (!job.repositories().isEmpty()) {
+    if (!repositories.isEmpty()) {
       a.add("--customize-hook=chroot \"$1\" apt-get update -q");
     }
-    if (!core && !job.packages().isEmpty()) {
+    if (!core && !packages.isEmpty()) {
       a.add(
           "--customize-hook=chroot \"$1\" apt-get install -y -q "
-              + String.join(" ", job.packages().stream().map(MmdebstrapBackend::q).toList()));
+              + String.join(" ", packages.stream().map(MmdebstrapBackend::q).toList()));
     }
-    Path script = job.work().resolve("layer.sh");
-    Files.writeString(script, job.script());
+    Path file = job.work().resolve("layer-" + n + ".sh");
+    Files.writeString(file, script);
     a.add(
         "--customize-hook=cp "
-            + q(script)
+            + q(file)
             + " \"$1\"/tmp/osfarm-layer.sh && chroot \"$1\" /bin/sh -e /tmp/osfarm-layer.sh"
             + " && rm -f \"$1\"/tmp/osfarm-layer.sh");
     a.add(
         "--customize-hook=chroot \"$1\" dpkg-query -W -f='${binary:Package} ${Version}\\n' > "
-            + q(job.work().resolve("packages.txt")));
-    a.add(
-        "--customize-hook=cp -aln "
-            + archives
-            + "/*.deb "
-            + q(job.debs())
-            + "/ 2>/dev/null || true");
-    a.add(job.distro().suite());
-    a.add("-");
-    a.add(job.distro().mirror());
-    return Userns.mmdebstrap(a);
+            + q(job.packagesFile(n)));
+  }
+
+  /**
+   * A hook that checks out the tree so far as layer {@code k} and streams it to the layer's FIFO in
+   * the background while the next layer installs. The checkout hard-links /usr (which dpkg only
+   * ever replaces by rename, never rewrites in place) and copies the rest, which is small and
+   * includes everything rewritten in place (logs, dpkg and apt state, /etc); then it gets
+   * mmdebstrap's own clean-up (package lists, .debs, its apt config, logs, /run, /tmp). /dev is
+   * left out: the reader adds the same device entries mmdebstrap writes.
+   */
+  static String snapshot(Job job, int k) {
+    String s = q(job.work().resolve("snap-" + k));
+    String rc = q(job.work().resolve("snap-" + k + ".rc"));
+    String tarOpts = "--numeric-owner --xattrs --xattrs-include='*'";
+    return "set -e; S="
+        + s
+        + "; mkdir \"$S\"; tar -C \"$1\" --warning=no-file-changed "
+        + tarOpts
+        + " --one-file-system --exclude=./usr --exclude=./dev --exclude='./proc/*'"
+        + " --exclude='./sys/*' --exclude='./var/lib/apt/lists/*' --exclude='./var/cache/apt/*.bin'"
+        + " --exclude='./var/cache/apt/archives/*.deb' --exclude='./var/cache/apt/archives/partial/*'"
+        + " --exclude='./run/*' --exclude='./tmp/*' -cf - . | tar -C \"$S\" "
+        + tarOpts
+        + " -xpf -; if [ -d \"$1\"/usr ]; then cp -axl \"$1\"/usr \"$S\"/usr; fi;"
+        + " if [ -d \"$1\"/usr/lib/osfarm ]; then rm -rf \"$S\"/usr/lib/osfarm;"
+        + " cp -ax \"$1\"/usr/lib/osfarm \"$S\"/usr/lib/osfarm; fi;"
+        + " mkdir -p \"$S\"/var/lib/apt/lists/partial \"$S\"/run; cp -a \"$1\"/run/lock \"$S\"/run/ 2>/dev/null || true;"
+        + " touch \"$S\"/var/lib/apt/lists/lock; rm -rf \"$S\"/var/lib/apt/lists/auxfiles"
+        + " \"$S\"/etc/apt/apt.conf.d/00mmdebstrap \"$S\"/var/log/dpkg.log \"$S\"/var/log/apt/history.log"
+        + " \"$S\"/var/log/apt/term.log \"$S\"/var/log/alternatives.log"
+        + " \"$S\"/var/cache/ldconfig/aux-cache \"$S\"/var/log/apt/eipp.log.xz"
+        + " \"$S\"/var/lib/dbus/machine-id; if [ -e \"$S\"/etc/machine-id ]; then : > \"$S\"/etc/machine-id; fi;"
+        + " for d in \"$S\"/sbin \"$S\"/usr/sbin; do [ -d \"$d\" ] && [ ! -L \"$d\" ] || continue;"
+        + " rm -f \"$d\"/policy-rc.d; if [ -e \"$d\"/start-stop-daemon.REAL ]; then"
+        + " mv -f \"$d\"/start-stop-daemon.REAL \"$d\"/start-stop-daemon; fi; done;"
+        + " ( r=0; tar -C \"$S\" "
+        + tarOpts
+        + " --format=pax --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime"
+        + " -cf - . > "
+        + q(job.snapshotPipe(k))
+        + " || r=$?; rm -rf \"$S\"; echo $r > "
+        + rc
+        + ".tmp; mv "
+        + rc
+        + ".tmp "
+        + rc
+        + " ) </dev/null >/dev/null 2>&1 &";
   }
 
   private static boolean isArmored(Path k) throws IOException {
@@ -140,6 +219,13 @@ final class MmdebstrapBackend implements BuilderBackend {
   @Override
   public Running start(Job job, BuildListener listener) throws IOException {
     List<String> cmd = command(job);
+    if (!job.then().isEmpty()) {
+      List<String> mk = new ArrayList<>(List.of("mkfifo", "-m", "0666"));
+      for (int k = 0; k < job.then().size(); k++) {
+        mk.add(job.snapshotPipe(k).toString());
+      }
+      ImageBuilder.run(mk);
+    }
     ProcessBuilder pb = new ProcessBuilder(cmd);
     Map<String, String> env = pb.environment();
     env.put("HOME", job.work().toString());
@@ -157,6 +243,8 @@ final class MmdebstrapBackend implements BuilderBackend {
     p.getOutputStream().close();
     Deque<String> tail = new ArrayDeque<>();
     List<String> unknown = new ArrayList<>();
+    java.util.concurrent.atomic.AtomicBoolean written =
+        new java.util.concurrent.atomic.AtomicBoolean();
     Thread logger =
         Thread.ofVirtual()
             .start(
@@ -166,6 +254,9 @@ final class MmdebstrapBackend implements BuilderBackend {
                           new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
                     for (String line; (line = r.readLine()) != null; ) {
                       listener.log(line);
+                      if (line.equals("I: done")) {
+                        written.set(true); // the tarball is complete: only clean-up is left
+                      }
                       Matcher m = UNKNOWN_PACKAGE.matcher(line);
                       synchronized (tail) {
                         if (m.find()) {
@@ -200,7 +291,16 @@ final class MmdebstrapBackend implements BuilderBackend {
           } catch (IOException e) {
             // the reader closed it: nothing left to drain
           }
-          int rc = p.waitFor();
+          // Once the tarball is complete, mmdebstrap only deletes its tree, which can take as long
+          // as building it on a busy disk: the caller removes the work directory in the
+          // background instead of waiting for that.
+          while (!p.waitFor(20, TimeUnit.MILLISECONDS)) {
+            if (written.get()) {
+              Path pk = job.work().resolve("packages.txt");
+              return Files.exists(pk) ? Files.readAllLines(pk) : List.of();
+            }
+          }
+          int rc = p.exitValue();
           logger.join(TimeUnit.SECONDS.toMillis(10));
           if (rc != 0) {
             synchronized (tail) {
