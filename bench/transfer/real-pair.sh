@@ -3,7 +3,7 @@
 # tree, rounded up to 64 MiB), made from the benchmark tars extracted as root. Then:
 #   BENCH_DIR=/var/tmp/osfarm-bench-real bench/transfer/fig5.sh 100mbit real real
 set -euo pipefail
-IMAGES=${IMAGES:-/root/.cache/osfarm/bench-images}
+IMAGES=${IMAGES:-${OSFARM_BENCH_IMAGES:-$HOME/.cache/osfarm/bench-images}}
 W=${BENCH_DIR:-/var/tmp/osfarm-bench-real}
 mkdir -p "$W/cli" "$W/srv"
 cd "$W"
