@@ -25,7 +25,12 @@ public enum OutputFormat {
     return label;
   }
 
-  /** Parses a format name. */
+  /** The build output that writes what core's export writes in {@code f}. */
+  public static OutputFormat of(org.osfarm.core.ExportFormat f) {
+    return parse(f.label());
+  }
+
+  /** Parses a format name: core's export formats (and their aliases), raw, qcow2, oci. */
   public static OutputFormat parse(String s) {
     String k = s.toLowerCase(Locale.ROOT);
     for (OutputFormat f : values()) {
@@ -33,29 +38,27 @@ public enum OutputFormat {
         return f;
       }
     }
-    return switch (k) {
-      case "tgz", "gz" -> TAR_GZ;
-      case "zst", "tzst" -> TAR_ZST;
-      case "img", "ext4" -> RAW;
-      case "directory" -> DIR;
-      default ->
-          throw new IllegalArgumentException(
-              "unknown format '" + s + "': use dir, tar, tar.gz, tar.zst, raw, qcow2 or oci");
-    };
+    switch (k) {
+      case "img", "ext4":
+        return RAW;
+      default:
+        break;
+    }
+    try {
+      return parse(org.osfarm.core.ExportFormat.parse(k).label());
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(
+          "unknown format '" + s + "': use dir, tar, tar.gz, tar.zst, raw, qcow2 or oci");
+    }
   }
 
   /** The format a file name suggests, or null. */
   public static OutputFormat fromFileName(String name) {
+    org.osfarm.core.ExportFormat tar = org.osfarm.core.ExportFormat.fromFileName(name);
+    if (tar != null) {
+      return of(tar);
+    }
     String n = name.toLowerCase(Locale.ROOT);
-    if (n.endsWith(".tar.gz") || n.endsWith(".tgz")) {
-      return TAR_GZ;
-    }
-    if (n.endsWith(".tar.zst") || n.endsWith(".tzst")) {
-      return TAR_ZST;
-    }
-    if (n.endsWith(".tar")) {
-      return TAR;
-    }
     if (n.endsWith(".img") || n.endsWith(".raw") || n.endsWith(".ext4")) {
       return RAW;
     }
