@@ -18,7 +18,10 @@ import java.util.TreeMap;
  * mtimeSeconds(zigzag) mtimeNanos size [content(32)] [fileDigest(32)] link [major minor] xattrs
  * extras}; byte strings are a varint length then the bytes. Chunk list: {@code "OSFC" 1
  * fileDigest(32) size count (chunk(32) length)*}. Snapshot: {@code "OSFS" 1 root-entry parents
- * seconds nanos message metadata}.
+ * seconds nanos message metadata [signatures]}, where the optional trailing {@code signatures} is
+ * {@code count (algorithm keyId signature)*} (count at least 1, algorithm 1 = Ed25519 with an
+ * 8-byte key id and a 64-byte signature, sorted by key id) and each signature covers the encoding
+ * without it, so unsigned snapshots encode exactly as before signatures existed.
  */
 public final class ObjectCodec {
   private static final byte[] TREE_MAGIC = {'O', 'S', 'F', 'T', 1};
@@ -251,6 +254,14 @@ public final class ObjectCodec {
       out.bytes(m.getKey().getBytes(StandardCharsets.UTF_8));
       out.bytes(m.getValue().getBytes(StandardCharsets.UTF_8));
     }
+    if (!s.signatures().isEmpty()) {
+      out.varint(s.signatures().size());
+      for (SnapshotSignature sig : s.signatures()) {
+        out.u8(SnapshotSignature.ED25519);
+        out.bytes(sig.keyIdBytes());
+        out.bytes(sig.valueRef());
+      }
+    }
     return out.toByteArray();
   }
 
@@ -279,8 +290,33 @@ public final class ObjectCodec {
           new String(in.bytes(), StandardCharsets.UTF_8),
           new String(in.bytes(), StandardCharsets.UTF_8));
     }
+    List<SnapshotSignature> sigs = new ArrayList<>();
+    if (in.pos < b.length) {
+      int ns = in.count();
+      if (ns == 0) {
+        throw in.bad("empty signature list (an unsigned snapshot has none)");
+      }
+      byte[] prev = null;
+      for (int i = 0; i < ns; i++) {
+        int alg = in.u8();
+        if (alg != SnapshotSignature.ED25519) {
+          throw in.bad("unsupported signature algorithm " + alg);
+        }
+        byte[] keyId = in.bytes();
+        byte[] value = in.bytes();
+        if (keyId.length != SnapshotSignature.KEY_ID_LENGTH
+            || value.length != SnapshotSignature.SIGNATURE_LENGTH) {
+          throw in.bad("signature record has the wrong length");
+        }
+        if (prev != null && Arrays.compareUnsigned(prev, keyId) >= 0) {
+          throw in.bad("signatures not sorted by key id or not unique");
+        }
+        prev = keyId;
+        sigs.add(new SnapshotSignature(keyId, value));
+      }
+    }
     in.end();
-    return new Snapshot(root, parents, Instant.ofEpochSecond(sec, nanos), message, meta);
+    return new Snapshot(root, parents, Instant.ofEpochSecond(sec, nanos), message, meta, sigs);
   }
 
   // ---- primitives ----

@@ -53,6 +53,7 @@ public final class Repository implements Closeable {
   private final ObjectStore store;
   private final RefDatabase refs;
   private final RepositoryLock lock;
+  private final RepositoryKeys keys = new RepositoryKeys(this);
   private int threads = Math.max(1, Runtime.getRuntime().availableProcessors());
 
   private Repository(Path dir, ObjectStore store) {
@@ -161,6 +162,38 @@ public final class Repository implements Closeable {
 
   public RefDatabase refs() {
     return refs;
+  }
+
+  /** The repository's signing key, trusted keys and signature policy. */
+  public RepositoryKeys keys() {
+    return keys;
+  }
+
+  /**
+   * The encoding of a new snapshot this repository is about to store: signed with its signing key
+   * if it has one. Every writer of snapshot objects goes through here (or {@link #publish}).
+   *
+   * @throws RepositoryException if the signing key is broken, or signatures are required and there
+   *     is no key; call before inserting other objects so that nothing is written
+   */
+  public byte[] encodeSnapshot(Snapshot s) {
+    return ObjectCodec.encodeSnapshot(keys.sign(s, keys.keyForWriting()));
+  }
+
+  /**
+   * Verifies the signature of a stored snapshot against {@code trusted}.
+   *
+   * @return the trusted key that signed it
+   * @throws SignatureException if it is unsigned, signed by no trusted key, or altered after
+   *     signing
+   * @throws CorruptObjectException if the stored object does not hash to its id
+   */
+  public SignerKey verifySignature(Digest snapshot, TrustedKeys trusted) {
+    byte[] b;
+    try (ObjectStore.Reader r = store.newReader()) {
+      b = r.read(snapshot, ObjectType.SNAPSHOT);
+    }
+    return Signatures.verify(b, trusted);
   }
 
   /**
@@ -391,6 +424,7 @@ public final class Repository implements Closeable {
       ProgressListener listener)
       throws IOException {
     RefDatabase.validateName(ref);
+    Optional<SigningKey> signingKey = keys.keyForWriting(); // a broken key fails before any write
     long t0 = System.nanoTime();
     try (RepositoryLock.Held held = lock.shared();
         ObjectStore.Inserter ins = store.newInserter()) {
@@ -414,7 +448,7 @@ public final class Repository implements Closeable {
               Instant.now(),
               message == null ? "" : message,
               meta);
-      byte[] enc = ObjectCodec.encodeSnapshot(snap);
+      byte[] enc = ObjectCodec.encodeSnapshot(keys.sign(snap, signingKey));
       Digest id = ins.insert(ObjectType.SNAPSHOT, enc, 0, enc.length);
       ins.flush(); // objects durable before any ref names them
       RefUpdate u =
@@ -967,7 +1001,7 @@ public final class Repository implements Closeable {
       for (Digest root : rootSnapshots()) {
         f.snapshot(root, "ref/reflog");
       }
-      return new FsckReport(f.snapshots, f.checked.size(), f.problems);
+      return new FsckReport(f.snapshots, f.checked.size(), f.problems, f.notes);
     }
   }
 
@@ -976,6 +1010,9 @@ public final class Repository implements Closeable {
     final ProgressListener l;
     final Set<Digest> checked = new HashSet<>();
     final List<String> problems = new ArrayList<>();
+    final List<String> notes = new ArrayList<>();
+    final boolean requireSignatures = keys.requiresSignatures();
+    TrustedKeys trusted;
     long snapshots;
     long lastReport;
 
@@ -1021,10 +1058,39 @@ public final class Repository implements Closeable {
         problems.add(e.getMessage() + " (referenced by " + where + ")");
         return;
       }
+      signatures(id, s);
       tree(s.tree(), "snapshot " + id.shortHex(12) + ":/", id, s.root());
       for (Digest p : s.parents()) {
         if (store.contains(p)) {
           snapshot(p, "parent of snapshot " + id.shortHex(12));
+        }
+      }
+    }
+
+    /**
+     * A signature by a trusted key that does not match is damage (altered after signing). Unsigned
+     * snapshots and ones signed only by untrusted keys are noted, and only where the repository
+     * requires signatures.
+     */
+    void signatures(Digest id, Snapshot s) {
+      if (s.signatures().isEmpty() && !requireSignatures) {
+        return;
+      }
+      if (trusted == null) {
+        try {
+          trusted = keys.trusted();
+        } catch (RepositoryException e) {
+          problems.add(e.getMessage());
+          trusted = TrustedKeys.none();
+        }
+      }
+      try {
+        Signatures.verify(id, s, trusted);
+      } catch (SignatureException e) {
+        if (e.reason() == SignatureException.Reason.BAD_SIGNATURE) {
+          problems.add(e.getMessage());
+        } else if (requireSignatures) {
+          notes.add(e.getMessage());
         }
       }
     }
