@@ -18,7 +18,6 @@ import org.osfarm.core.Digest;
 import org.osfarm.core.Entry;
 import org.osfarm.core.ExportFormat;
 import org.osfarm.core.NotFoundException;
-import org.osfarm.core.ObjectCodec;
 import org.osfarm.core.ProgressListener;
 import org.osfarm.core.RefConflictException;
 import org.osfarm.core.RefDatabase;
@@ -141,7 +140,7 @@ public final class Installer {
               Instant.now(),
               message,
               meta);
-      byte[] enc = ObjectCodec.encodeSnapshot(s);
+      byte[] enc = repo.encodeSnapshot(s);
       Digest id = ins.insert(ObjectType.SNAPSHOT, enc, 0, enc.length);
       ins.flush();
       RefUpdate u = repo.refs().compareAndSet(ref, old.orElse(null), id, message);
@@ -294,7 +293,7 @@ public final class Installer {
         Snapshot n =
             new Snapshot(
                 r.root().withContent(tree), List.of(raw), r.time(), r.message(), r.metadata());
-        byte[] enc = ObjectCodec.encodeSnapshot(n);
+        byte[] enc = repo.encodeSnapshot(n);
         Digest id = ins.insert(ObjectType.SNAPSHOT, enc, 0, enc.length);
         ins.flush();
         if (repo.refs().compareAndSet(cacheRef, raw, id, "normalize owner names")

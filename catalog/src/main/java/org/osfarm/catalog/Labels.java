@@ -137,7 +137,7 @@ final class Labels {
               Instant.now(),
               message,
               Map.of("source", "catalog"));
-      byte[] enc = ObjectCodec.encodeSnapshot(s);
+      byte[] enc = repo.encodeSnapshot(s);
       Digest id = ins.insert(ObjectType.SNAPSHOT, enc, 0, enc.length);
       ins.flush();
       return id;

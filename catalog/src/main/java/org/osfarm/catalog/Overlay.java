@@ -18,7 +18,6 @@ import org.osfarm.core.Digest;
 import org.osfarm.core.Entry;
 import org.osfarm.core.EntryType;
 import org.osfarm.core.NotFoundException;
-import org.osfarm.core.ObjectCodec;
 import org.osfarm.core.RefConflictException;
 import org.osfarm.core.RefDatabase;
 import org.osfarm.core.RefUpdate;
@@ -148,7 +147,7 @@ public final class Overlay {
               Instant.now(),
               message,
               meta);
-      byte[] enc = ObjectCodec.encodeSnapshot(s);
+      byte[] enc = repo.encodeSnapshot(s);
       Digest id = ins.insert(ObjectType.SNAPSHOT, enc, 0, enc.length);
       ins.flush();
       RefUpdate u = repo.refs().compareAndSet(ref, old.orElse(null), id, "overlay: " + message);
