@@ -191,7 +191,7 @@ public final class ObjectProtocol implements ProtocolHandler {
     PackReceiver.Result res;
     try (Repository.Lease lease = repo.holdSharedLock();
         ObjectStore.Inserter ins = repo.store().newInserter()) {
-      PackReceiver rec = new PackReceiver(repo.store(), ins);
+      PackReceiver rec = new PackReceiver(repo.store(), ins, repo.keys());
       res = rec.receive(body);
       ins.flush();
     }

@@ -133,6 +133,7 @@ public final class ObjectTransfer {
 
     void run(Digest snapId) throws IOException {
       byte[] sb = fetch(List.of(snapId), ObjectType.SNAPSHOT).get(snapId);
+      local.keys().checkIncoming(sb); // require-signatures: refuse before fetching anything else
       Snapshot snap = ObjectCodec.decodeSnapshot(snapId, sb);
       List<Map<Digest, byte[]>> levels = new ArrayList<>();
       Map<Digest, Integer> blobs = new LinkedHashMap<>();

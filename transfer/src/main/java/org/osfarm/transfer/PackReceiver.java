@@ -34,10 +34,12 @@ final class PackReceiver {
   private final ObjectStore store;
   private final ObjectStore.Inserter ins;
   private final Map<Digest, ObjectType> seen = new HashMap<>();
+  private final org.osfarm.core.RepositoryKeys policy;
 
-  PackReceiver(ObjectStore store, ObjectStore.Inserter ins) {
+  PackReceiver(ObjectStore store, ObjectStore.Inserter ins, org.osfarm.core.RepositoryKeys policy) {
     this.store = store;
     this.ins = ins;
+    this.policy = policy;
   }
 
   Result receive(InputStream body) throws IOException {
@@ -94,6 +96,11 @@ final class PackReceiver {
         case SNAPSHOT -> {
           Snapshot s = ObjectCodec.decodeSnapshot(id, data);
           requireContent(s.root(), id);
+          try {
+            policy.checkIncoming(data); // require-signatures: only trusted signed snapshots
+          } catch (org.osfarm.core.SignatureException e) {
+            throw new PeerDataException("refused: " + e.getMessage());
+          }
         }
       }
     } catch (CorruptObjectException e) {
