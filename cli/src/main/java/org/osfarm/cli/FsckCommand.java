@@ -27,6 +27,9 @@ final class FsckCommand implements Callable<Integer> {
       for (String p : r.problems()) {
         out.println("damage: " + p);
       }
+      for (String n : r.notes()) {
+        out.println("note: " + n);
+      }
       out.printf(
           "%s: %,d snapshots, %,d objects checked, %d problems%n",
           r.clean() ? "ok" : "DAMAGED", r.snapshots(), r.objects(), r.problems().size());

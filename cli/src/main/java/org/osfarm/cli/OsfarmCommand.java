@@ -46,6 +46,10 @@ import picocli.CommandLine.ScopeType;
       BuildCommand.class,
       ClassesCommand.class,
       GroupsCommand.class,
+      KeyCommand.class,
+      VerifyCommand.class,
+      PromoteCommand.class,
+      ChannelsCommand.class,
     })
 public final class OsfarmCommand {
   @Option(

@@ -130,8 +130,9 @@ public final class Channels {
                 + name
                 + " holds "
                 + (now == null ? "nothing" : now.hex())
-                + ", not the expected "
-                + (expected == null ? "nothing" : expected.hex())
+                + (expected == null
+                    ? ", expected it empty"
+                    : ", not the expected " + expected.hex())
                 + (expect != null
                     ? " (--expect): someone promoted meanwhile; check 'osfarm channels' and retry"
                     : ": it moved during the promotion; try again")
