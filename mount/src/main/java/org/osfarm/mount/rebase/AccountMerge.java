@@ -432,7 +432,7 @@ final class AccountMerge {
         }
       }
     }
-    throw new IllegalStateException(
+    throw new org.osfarm.core.InvalidInputException(
         "no free " + (system ? "system" : "normal") + " id in " + lo + ".." + hi);
   }
 }

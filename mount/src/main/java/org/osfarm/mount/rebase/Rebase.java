@@ -148,6 +148,14 @@ public final class Rebase {
   }
 
   /**
+   * The {@code source} the scratch directory's properties name (a repository directory or an osfarm
+   * URL), if any.
+   */
+  public static java.util.Optional<String> source(Path scratch) throws IOException {
+    return java.util.Optional.ofNullable(ScratchDir.open(scratch).source());
+  }
+
+  /**
    * Undoes every unfinished rebase of {@code scratch} from its journal, newest first: re-owned
    * files get their old owner, mode and attributes back, merged files their original, moved files
    * return to the upper directory, and {@code base} its old value.
