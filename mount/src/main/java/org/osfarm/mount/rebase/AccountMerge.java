@@ -75,7 +75,9 @@ final class AccountMerge {
         "inactive",
         "expire",
         "reserved"),
-    GSHADOW("etc/gshadow", "group", null, -1, 3, "name", "password", "admins", "members");
+    GSHADOW("etc/gshadow", "group", null, -1, 3, "name", "password", "admins", "members"),
+    SUBUID("etc/subuid", "user", null, -1, -1, "name", "start", "count"),
+    SUBGID("etc/subgid", "user", null, -1, -1, "name", "start", "count");
 
     final String path;
     final String noun;
@@ -97,6 +99,11 @@ final class AccountMerge {
       this.idField = idField;
       this.membersField = membersField;
       this.fieldNames = fieldNames;
+    }
+
+    /** Subordinate id ranges ({@code name:start:count}): they follow upstream like ids. */
+    boolean isRange() {
+      return this == SUBUID || this == SUBGID;
     }
 
     /** Fields that are comma-separated name lists (gshadow's admins are one too). */
@@ -220,6 +227,9 @@ final class AccountMerge {
           merged[i] = ov != null ? ov : lv;
         } else if (ov.equals(lv)) {
           merged[i] = ov;
+        } else if (kind.isRange() && i >= 1) {
+          merged[i] = ov; // ONTO's processes may already use its range
+          both.add(kind.fieldNames[i] + " (upstream's kept)");
         } else if (kind.isList(i)) {
           merged[i] = mergeList(bv, lv, ov);
         } else if (i == kind.idField) {
@@ -264,7 +274,8 @@ final class AccountMerge {
                     + n
                     + ": "
                     + String.join(", ", both)
-                    + " changed on both sides; local value kept"));
+                    + " changed on both sides; "
+                    + (kind.isRange() ? "upstream's range kept" : "local value kept")));
       }
       out.put(n, merged);
       lines.add(line);
@@ -349,6 +360,10 @@ final class AccountMerge {
       }
     }
 
+    if (kind.isRange()) {
+      moveOverlappingRanges(path, out, localOnly, conflicts);
+    }
+
     StringBuilder sb = new StringBuilder();
     for (Line line : lines) {
       if (line.name() == null) {
@@ -358,6 +373,77 @@ final class AccountMerge {
       }
     }
     return new Outcome(sb.toString(), conflicts, remaps);
+  }
+
+  static final long SUBID_MIN = 100000;
+
+  /**
+   * Gives every local-only subordinate range that overlaps another range the lowest free start from
+   * {@link #SUBID_MIN} up (as {@code useradd} allocates them).
+   */
+  private static void moveOverlappingRanges(
+      String path, Map<String, String[]> out, List<String> localOnly, List<Conflict> conflicts) {
+    List<long[]> taken = new ArrayList<>();
+    for (Map.Entry<String, String[]> e : out.entrySet()) {
+      long start = parseId(field(e.getValue(), 1));
+      long count = parseId(field(e.getValue(), 2));
+      if (!localOnly.contains(e.getKey()) && start >= 0 && count > 0) {
+        taken.add(new long[] {start, start + count});
+      }
+    }
+    // first the local ranges that fit where they are, so moving another cannot displace them
+    List<String> clashing = new ArrayList<>();
+    for (String n : localOnly) {
+      long start = parseId(field(out.get(n), 1));
+      long count = parseId(field(out.get(n), 2));
+      if (start >= 0 && count > 0 && overlaps(taken, start, count)) {
+        clashing.add(n);
+      } else if (start >= 0 && count > 0) {
+        taken.add(new long[] {start, start + count});
+      }
+    }
+    for (String n : clashing) {
+      String[] r = out.get(n);
+      long start = parseId(field(r, 1));
+      long count = parseId(field(r, 2));
+      long to = SUBID_MIN;
+      while (overlaps(taken, to, count)) {
+        long next = to;
+        for (long[] t : taken) {
+          if (t[0] < to + count && to < t[1]) {
+            next = Math.max(next, t[1]);
+          }
+        }
+        to = next;
+      }
+      r[1] = Long.toString(to);
+      conflicts.add(
+          new Conflict(
+              path,
+              "id-remap",
+              "upstream",
+              "local user "
+                  + n
+                  + " had the subordinate range "
+                  + start
+                  + "+"
+                  + count
+                  + ", which overlaps another user's: now "
+                  + to
+                  + "+"
+                  + count
+                  + " (files owned by the old range are not re-owned)"));
+      taken.add(new long[] {to, to + count});
+    }
+  }
+
+  private static boolean overlaps(List<long[]> taken, long start, long count) {
+    for (long[] t : taken) {
+      if (t[0] < start + count && start < t[1]) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** ONTO's list, plus names LOCAL added, minus names LOCAL removed (both against BASE). */

@@ -60,7 +60,9 @@ public final class Rebase {
           AccountMerge.Kind.GROUP,
           AccountMerge.Kind.GSHADOW,
           AccountMerge.Kind.PASSWD,
-          AccountMerge.Kind.SHADOW);
+          AccountMerge.Kind.SHADOW,
+          AccountMerge.Kind.SUBUID,
+          AccountMerge.Kind.SUBGID);
 
   /** What the walk found in the upper directory at one path. */
   private enum LocalKind {

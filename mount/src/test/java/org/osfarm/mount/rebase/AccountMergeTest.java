@@ -171,6 +171,29 @@ class AccountMergeTest {
   }
 
   @Test
+  void subordinateRangesAddedOnBothSidesDoNotOverlap() {
+    String base = lines("old:100000:65536");
+    String local = lines("old:100000:65536", "alice:165536:65536", "carol:300000:1000");
+    String onto = lines("old:100000:65536", "bob:165536:65536", "dave:231072:65536");
+    Outcome u = AccountMerge.merge(Kind.SUBUID, base, local, onto, Map.of());
+    // alice overlapped bob: moved to the lowest free start; carol fits and stays where she is
+    assertThat(u.text())
+        .isEqualTo(
+            lines(
+                "old:100000:65536",
+                "bob:165536:65536",
+                "dave:231072:65536",
+                "alice:301000:65536",
+                "carol:300000:1000"));
+    assertThat(u.conflicts())
+        .extracting(Conflict::detail)
+        .singleElement()
+        .asString()
+        .contains("alice", "165536", "301000");
+    assertThat(u.remaps()).isEmpty();
+  }
+
+  @Test
   void freeIdRanges() {
     assertThat(AccountMerge.freeId(999, -1, Set.of(999L, 998L))).isEqualTo(997);
     assertThat(AccountMerge.freeId(1000, -1, Set.of(1000L, 1001L))).isEqualTo(1002);

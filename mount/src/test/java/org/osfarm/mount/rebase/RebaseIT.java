@@ -177,7 +177,9 @@ class RebaseIT {
               "gid alice 1000->1001",
               "uid localsvc 999->998",
               "gid localsvc 999->998");
-      assertThat(rep.merged()).contains("/etc/passwd", "/etc/group", "/etc/shadow");
+      assertThat(rep.merged())
+          .contains("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/subuid", "/etc/subgid");
+      assertThat(conflict(rep, "/etc/subuid").rule()).isEqualTo("id-remap");
       assertThat(Files.readString(rep.backup().resolve("upper/usr/share/base-files/dot.bashrc")))
           .isEqualTo(LOCAL_BASHRC);
       assertThat(rep.toJson()).contains("\"winner\":\"upstream\"", "\"name\":\"alice\"");
@@ -214,6 +216,11 @@ class RebaseIT {
             .isEqualTo(upstreamProfile);
         assertThat(m.resolve("usr/share/base-files/info.dir")).doesNotExist();
         assertThat(m.resolve("home/upuser")).isDirectory();
+        // both sides' useradd took the first subordinate range: upstream keeps it, alice moves
+        assertThat(Files.readAllLines(m.resolve("etc/subuid")))
+            .containsExactly("upuser:100000:65536", "alice:165536:65536");
+        assertThat(Files.readAllLines(m.resolve("etc/subgid")))
+            .containsExactly("upuser:100000:65536", "alice:165536:65536");
       } finally {
         Programs.run(null, "umount", m.toString());
       }
