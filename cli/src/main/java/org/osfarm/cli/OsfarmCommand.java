@@ -50,6 +50,7 @@ import picocli.CommandLine.ScopeType;
       VerifyCommand.class,
       PromoteCommand.class,
       ChannelsCommand.class,
+      RebaseCommand.class,
     })
 public final class OsfarmCommand {
   @Option(
