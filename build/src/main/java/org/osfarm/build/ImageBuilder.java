@@ -167,7 +167,7 @@ public final class ImageBuilder {
       }
       pk.add(k);
     }
-    if (s.rootPassword() != null || !s.users().isEmpty()) {
+    if (s.rootPassword() != null || s.rootPasswordHash() != null || !s.users().isEmpty()) {
       pk.add("passwd"); // chpasswd and useradd
     }
     pk = ImageSpec.sortedUnique(pk);
@@ -178,7 +178,8 @@ public final class ImageBuilder {
             || !s.users().isEmpty()
             || !s.scripts().isEmpty()
             || s.hostname() != null
-            || s.rootPassword() != null;
+            || s.rootPassword() != null
+            || s.rootPasswordHash() != null;
     if (image) {
       Map<String, Object> im = new TreeMap<>();
       im.put("kind", "image");
@@ -201,6 +202,9 @@ public final class ImageBuilder {
               .map(f -> List.of(f.path(), f.mode(), Canonical.sha(f.content())))
               .toList());
       im.put("rootPassword", Objects.requireNonNullElse(Canonical.sha(s.rootPassword()), ""));
+      if (s.rootPasswordHash() != null) { // only when set: keeps the keys of earlier specs
+        im.put("rootPasswordHash", Canonical.sha(s.rootPasswordHash()));
+      }
       im.put(
           "users",
           s.users().stream()
@@ -1041,7 +1045,8 @@ public final class ImageBuilder {
         s.scripts(),
         s.kernel(),
         s.services(),
-        s.firstBoot());
+        s.firstBoot(),
+        s.rootPasswordHash()); // a crypt hash, as in the image's /etc/shadow
   }
 
   private void deleteQuietly(String ref) {

@@ -25,6 +25,8 @@ import java.util.TreeSet;
  * @param kernel whether to install the class's kernel (needed to boot the image)
  * @param services appliance layer: systemd units to enable
  * @param firstBoot appliance layer: scripts run once on an instance's first boot
+ * @param rootPasswordHash root's password as a crypt(3) hash ({@code $6$salt$...}, set with {@code
+ *     chpasswd -e}), or null; exclusive with {@code rootPassword}
  */
 public record ImageSpec(
     String name,
@@ -40,9 +42,19 @@ public record ImageSpec(
     List<Script> scripts,
     boolean kernel,
     List<String> services,
-    List<Script> firstBoot) {
+    List<Script> firstBoot,
+    String rootPasswordHash) {
 
   public ImageSpec {
+    if (rootPasswordHash != null) {
+      if (rootPassword != null) {
+        throw new SpecException("give rootPassword or rootPasswordHash, not both");
+      }
+      if (!rootPasswordHash.matches("\\$[0-9a-z]+\\$[./A-Za-z0-9$=,]+")) {
+        throw new SpecException(
+            "rootPasswordHash must be a crypt(3) hash such as the output of 'openssl passwd -6'");
+      }
+    }
     groups = List.copyOf(groups == null ? List.of() : groups);
     packages = List.copyOf(packages == null ? List.of() : packages);
     repositories = List.copyOf(repositories == null ? List.of() : repositories);
@@ -94,7 +106,8 @@ public record ImageSpec(
         scripts,
         kernel,
         sortedUnique(services),
-        firstBoot);
+        firstBoot,
+        rootPasswordHash);
   }
 
   static List<String> sortedUnique(List<String> in) {
@@ -123,6 +136,7 @@ public record ImageSpec(
     private boolean kernel;
     private final List<String> services = new ArrayList<>();
     private final List<Script> firstBoot = new ArrayList<>();
+    private String rootPasswordHash;
 
     public Builder name(String v) {
       name = v;
@@ -166,6 +180,11 @@ public record ImageSpec(
 
     public Builder rootPassword(String v) {
       rootPassword = v;
+      return this;
+    }
+
+    public Builder rootPasswordHash(String v) {
+      rootPasswordHash = v;
       return this;
     }
 
@@ -219,7 +238,8 @@ public record ImageSpec(
           scripts,
           kernel,
           services,
-          firstBoot);
+          firstBoot,
+          rootPasswordHash);
     }
   }
 }

@@ -140,6 +140,30 @@ final class ImageWriters {
 
   /** An OCI image layout with one layer per osfarm layer (a diff against its parent). */
   static void oci(Repository repo, BuildPlan plan, Path target, Path workRoot) throws IOException {
+    List<Digest> snaps = new ArrayList<>();
+    List<String> labels = new ArrayList<>();
+    for (PlannedLayer pl : plan.layers()) {
+      snaps.add(
+          repo.refs()
+              .get(pl.ref())
+              .orElseThrow(() -> new BuildException("layer " + pl.ref() + " is missing")));
+      labels.add(pl.kind().label() + " " + pl.key().hex());
+    }
+    oci(repo, snaps, labels, plan.arch(), target, workRoot);
+  }
+
+  /**
+   * An OCI image layout at {@code target} with one layer per snapshot of {@code snaps} (each a diff
+   * against the one before), labelled by {@code labels}.
+   */
+  static void oci(
+      Repository repo,
+      List<Digest> snaps,
+      List<String> labels,
+      String arch,
+      Path target,
+      Path workRoot)
+      throws IOException {
     Path tmp = Files.createTempDirectory(target.getParent(), ".oci-");
     Path blobs = tmp.resolve("blobs/sha256");
     Files.createDirectories(blobs);
@@ -147,11 +171,9 @@ final class ImageWriters {
     List<String> diffIds = new ArrayList<>();
     List<Map<String, Object>> history = new ArrayList<>();
     Digest parent = null;
-    for (PlannedLayer pl : plan.layers()) {
-      Digest snap =
-          repo.refs()
-              .get(pl.ref())
-              .orElseThrow(() -> new BuildException("layer " + pl.ref() + " is missing"));
+    for (int i = 0; i < snaps.size(); i++) {
+      Digest snap = snaps.get(i);
+      String label = labels.get(i);
       Path blob = blobs.resolve("layer.tmp");
       java.security.MessageDigest gzSha = Digest.newMessageDigest();
       java.security.MessageDigest tarSha = Digest.newMessageDigest();
@@ -173,14 +195,14 @@ final class ImageWriters {
       d.put("mediaType", LAYER_TYPE);
       d.put("digest", "sha256:" + gzHex);
       d.put("size", size);
-      d.put("annotations", Map.of("org.osfarm.layer", pl.kind().label() + " " + pl.key().hex()));
+      d.put("annotations", Map.of("org.osfarm.layer", label));
       layers.add(d);
       diffIds.add("sha256:" + hex(tarSha.digest()));
-      history.add(Map.of("created_by", "osfarm " + pl.kind().label() + " layer " + pl.key().hex()));
+      history.add(Map.of("created_by", "osfarm " + label.replaceFirst(" ", " layer ")));
       parent = snap;
     }
     Map<String, Object> config = new LinkedHashMap<>();
-    config.put("architecture", plan.arch().equals("i386") ? "386" : plan.arch());
+    config.put("architecture", arch.equals("i386") ? "386" : arch);
     config.put("os", "linux");
     config.put("config", Map.of("Cmd", List.of("/bin/bash")));
     config.put("rootfs", Map.of("type", "layers", "diff_ids", diffIds));

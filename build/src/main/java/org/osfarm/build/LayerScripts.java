@@ -46,6 +46,11 @@ final class LayerScripts {
             .append(b64("root:" + s.rootPassword() + "\n"))
             .append("' | base64 -d | chpasswd\n");
       }
+      if (s.rootPasswordHash() != null) {
+        sb.append("echo '")
+            .append(b64("root:" + s.rootPasswordHash() + "\n"))
+            .append("' | base64 -d | chpasswd -e\n");
+      }
       for (ImageSpec.User u : s.users()) {
         String n = u.name(); // validated by the parser: [a-z_][a-z0-9_-]*
         sb.append("id -u ")

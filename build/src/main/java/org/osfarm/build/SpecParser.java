@@ -43,6 +43,8 @@ public final class SpecParser {
           "repository",
           "rootPassword",
           "root-password",
+          "rootPasswordHash",
+          "root-password-hash",
           "users",
           "user",
           "hostname",
@@ -133,6 +135,8 @@ public final class SpecParser {
     }
     String pw = text(root, "rootPassword");
     b.rootPassword(pw != null ? pw : text(root, "root-password"));
+    String pwHash = text(root, "rootPasswordHash");
+    b.rootPasswordHash(pwHash != null ? pwHash : text(root, "root-password-hash"));
     for (JsonNode u : nodes(root, "users", "user")) {
       String name = require(u, "name", origin, "user");
       if (!name.matches("[a-z_][a-z0-9_-]{0,31}")) {

@@ -31,12 +31,21 @@ final class PullCommand implements Callable<Integer> {
   @Option(names = "--ref", paramLabel = "LOCAL", description = "Local ref to set (default: REF).")
   String localRef;
 
+  @Option(
+      names = "--token-file",
+      paramLabel = "FILE",
+      description =
+          "File holding a token for a service that closes reading (OSFARM_OPEN_READ=false)."
+              + " Default: $OSFARM_TOKEN.")
+  java.nio.file.Path tokenFile;
+
   @Override
   public Integer call() {
     try (Repository repo = top.openRepository();
         ProgressRenderer progress = new ProgressRenderer(spec.commandLine().getErr())) {
       String target = localRef != null ? localRef : ref;
-      TransferResult r = ObjectTransfer.pull(repo, url, ref, target, progress);
+      TransferResult r =
+          ObjectTransfer.pull(repo, url, PushCommand.token(tokenFile), ref, target, progress);
       progress.close();
       TransferRendering.print(spec.commandLine().getErr(), "pulled", r);
       spec.commandLine().getOut().println(r.snapshot().hex());

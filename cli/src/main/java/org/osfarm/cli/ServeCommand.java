@@ -107,7 +107,7 @@ final class ServeCommand implements Callable<Integer> {
     boolean push = allowPush;
     server.mountOnRepository(
         "/v1",
-        repo -> new ObjectProtocol(repo, push),
+        repo -> new ObjectProtocol(repo, true), // pushes need a token, or --allow-push
         push ? (m, p) -> false : OsfarmServer.TokenRule.OBJECT_PROTOCOL);
     if (images != null) {
       ImageProtocol ip = new ImageProtocol(images);
@@ -124,7 +124,7 @@ final class ServeCommand implements Callable<Integer> {
               s.repository(),
               images == null ? "" : " and images in " + images,
               server.url(),
-              allowPush ? "allowed" : "with a token");
+              allowPush ? "allowed without a token" : "with a token");
       spec.commandLine().getErr().flush();
       CountDownLatch forever = new CountDownLatch(1);
       Runtime.getRuntime().addShutdownHook(new Thread(forever::countDown));

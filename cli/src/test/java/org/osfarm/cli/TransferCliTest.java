@@ -210,12 +210,44 @@ class TransferCliTest {
         .asString(StandardCharsets.UTF_8)
         .isEqualTo("pushed from a client\n");
 
-    // Pushing again sends nothing; a server without --allow-push refuses.
+    // Pushing again sends nothing; a server without --allow-push refuses a push without a token.
     assertThat(objectsSent(ok(osfarm(local, "push", url, "pushed-" + local.getFileName())).err()))
         .isZero();
     CliTest.Result refused = osfarm(local, "push", readOnlyUrl, "pushed-" + local.getFileName());
     assertThat(refused.exit()).as(refused.toString()).isNotZero();
-    assertThat(refused.err()).startsWith("osfarm:");
+    assertThat(refused.err()).startsWith("osfarm:").contains("401").contains("--token-file");
+    assertThat(refs(dir.resolve("served-ro"))).doesNotContainKey("pushed-" + local.getFileName());
+
+    // A bad token is refused; a token from 'osfarm token create' on the served repository works.
+    Path bad = local.resolveSibling(local.getFileName() + "-bad-token");
+    Files.writeString(bad, "osf_not-a-real-token\n");
+    CliTest.Result wrong =
+        osfarm(
+            local,
+            "push",
+            "--token-file",
+            bad.toString(),
+            readOnlyUrl,
+            "pushed-" + local.getFileName());
+    assertThat(wrong.exit()).as(wrong.toString()).isNotZero();
+    assertThat(wrong.err()).contains("401").contains("not valid");
+    Path tokenFile = local.resolveSibling(local.getFileName() + "-token");
+    Files.writeString(
+        tokenFile,
+        ok(osfarm(dir.resolve("served-ro"), "token", "create", "pusher-" + local.getFileName()))
+                .lastLine()
+            + "\n");
+    CliTest.Result pushed =
+        ok(
+            osfarm(
+                local,
+                "push",
+                "--token-file",
+                tokenFile.toString(),
+                readOnlyUrl,
+                "pushed-" + local.getFileName()));
+    assertThat(pushed.lastLine()).isEqualTo(mine);
+    assertThat(refs(dir.resolve("served-ro"))).containsEntry("pushed-" + local.getFileName(), mine);
   }
 
   // ---------------------------------------------------------------- fetch

@@ -9,79 +9,230 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.security.DigestOutputStream;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.Base64;
 import java.util.HexFormat;
+import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.osfarm.build.BuildListener;
+import org.osfarm.build.OutputFormat;
+import org.osfarm.build.SnapshotWriter;
 import org.osfarm.core.Digest;
-import org.osfarm.core.ExportFormat;
-import org.osfarm.core.ProgressListener;
 import org.osfarm.core.Repository;
 
 /**
  * Streams files with HTTP Range support and digest headers, and keeps exported snapshots as files
  * so a download can resume.
  *
- * <p>A download is always a file on disk: a job's output, or a snapshot exported once into {@code
- * DATA/exports/SNAPSHOT.FORMAT} (written to a temporary file while its SHA-256 is computed, then
- * renamed; concurrent requests for the same export wait for the first). Bytes go from a {@link
- * FileChannel} through a 256 KiB buffer or a mapping: no image is ever held on the heap. Headers:
- * {@code Accept-Ranges}, a strong {@code ETag} (the SHA-256), {@code Repr-Digest} (RFC 9530) and
- * the older {@code Digest} (RFC 3230) carrying the SHA-256 of the whole file, {@code
- * Content-Disposition}. Regions up to 1 GiB are handed to Jetty as a memory-mapped buffer (sent
- * from the page cache); larger ones are streamed. {@code Range: bytes=a-b}, {@code a-} and {@code
- * -n} (one range) give 206, an unsatisfiable one 416; {@code If-Range} with a different ETag gives
- * the whole file.
+ * <p>A download is always a file on disk: a job's output, or a snapshot written once in any output
+ * format (tar, tar.gz, tar.zst, raw ext4, qcow2, a tar of an OCI layout) into {@code
+ * DATA/exports/SNAPSHOT.FORMAT} by the build module's {@link SnapshotWriter}. Conversions run on a
+ * bounded pool of their own, never on the HTTP threads' behalf beyond waiting: a slow qcow2 does
+ * not hold up pages or other downloads. Concurrent requests for the same (snapshot, format) share
+ * one conversion (a map of futures); the file is renamed into place before its checksum file, and a
+ * file counts as done only with both. Bytes go from a {@link FileChannel} through a 256 KiB buffer
+ * or a mapping: no image is ever held on the heap. Headers: {@code Accept-Ranges}, a strong {@code
+ * ETag} (the SHA-256), {@code Repr-Digest} (RFC 9530) and the older {@code Digest} (RFC 3230)
+ * carrying the SHA-256 of the whole file, {@code Content-Disposition}. Regions up to 1 GiB are
+ * handed to Jetty as a memory-mapped buffer (sent from the page cache); larger ones are streamed.
+ * {@code Range: bytes=a-b}, {@code a-} and {@code -n} (one range) give 206, an unsatisfiable one
+ * 416; {@code If-Range} with a different ETag gives the whole file.
  */
 final class Downloads {
   /** Larger ranges are streamed through a buffer instead of mapped. */
   private static final long MAX_MAPPED = 1L << 30;
 
   private final Path exportDir;
+  private final Path workDir;
+  private final Duration wait;
   private final ServerMetrics metrics;
-  private final ConcurrentHashMap<String, Object> locks = new ConcurrentHashMap<>();
+  private final ThreadPoolExecutor pool;
+  private final ConcurrentHashMap<String, CompletableFuture<Prepared>> running =
+      new ConcurrentHashMap<>();
 
-  Downloads(Path exportDir, ServerMetrics metrics) {
+  /**
+   * @param exportDir where finished exports are kept ({@code SNAPSHOT.FORMAT} and its {@code
+   *     .sha256})
+   * @param workDir scratch space for raw, qcow2 and OCI conversions (the builder's {@code work}
+   *     directory, reachable from its user namespace)
+   * @param threads conversions running at once; further ones wait in a queue of {@code maxQueued}
+   * @param wait how long a request waits for its conversion before 503 with {@code Retry-After}
+   */
+  Downloads(
+      Path exportDir,
+      Path workDir,
+      int threads,
+      int maxQueued,
+      Duration wait,
+      ServerMetrics metrics) {
     this.exportDir = exportDir;
+    this.workDir = workDir;
+    this.wait = wait;
     this.metrics = metrics;
+    this.pool =
+        new ThreadPoolExecutor(
+            threads,
+            threads,
+            1,
+            TimeUnit.MINUTES,
+            new ArrayBlockingQueue<>(Math.max(1, maxQueued)),
+            Thread.ofPlatform().name("osfarm-export-", 0).daemon().factory());
+    pool.allowCoreThreadTimeOut(true);
   }
 
   /** A file ready to serve and the SHA-256 of its bytes. */
   record Prepared(Path file, String sha256) {}
 
-  /** The export of {@code snapshot} in {@code format}, made on first use. */
-  Prepared export(Repository repo, Digest snapshot, ExportFormat format) throws IOException {
-    if (format == ExportFormat.DIR) {
-      throw Problem.badRequest("a directory cannot be downloaded; use tar, tar.gz or tar.zst");
+  /** The file name extension of a download in {@code format}. */
+  static String extension(OutputFormat format) {
+    return format == OutputFormat.OCI ? "oci.tar" : format.label();
+  }
+
+  /**
+   * The export of {@code snapshot} in {@code format}, made on first use on the conversion pool;
+   * concurrent requests for the same one share one conversion. The calling (virtual) thread waits
+   * for it at most the configured time.
+   */
+  Prepared export(Repository repo, Digest snapshot, OutputFormat format) throws IOException {
+    if (format == OutputFormat.DIR) {
+      throw Problem.badRequest(
+          "a directory cannot be downloaded; use tar, tar.gz, tar.zst, raw, qcow2 or oci");
     }
     String key = snapshot.hex() + "." + format.label();
+    Prepared done = finished(key);
+    if (done != null) {
+      return done;
+    }
+    CompletableFuture<Prepared> f =
+        running.computeIfAbsent(key, k -> submit(k, repo, snapshot, format));
+    try {
+      return f.get(wait.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      throw new Problem(
+          503,
+          "export-pending",
+          "Export in progress",
+          "writing "
+              + snapshot.shortHex(12)
+              + " as "
+              + format.label()
+              + " takes longer than "
+              + wait
+              + "; ask again later (the file is being made once for everyone)",
+          Map.of("Retry-After", "30"));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while waiting for an export", e);
+    } catch (ExecutionException e) {
+      running.remove(key, f);
+      Throwable c = e.getCause();
+      if (c instanceof RejectedExecutionException) {
+        throw new Problem(
+            503,
+            "queue-full",
+            "Export queue full",
+            "too many exports are waiting; try again later",
+            Map.of("Retry-After", "60"));
+      }
+      if (c instanceof Problem p) {
+        throw p;
+      }
+      throw new Problem(
+          500,
+          "export-failed",
+          "Export failed",
+          "writing "
+              + snapshot.shortHex(12)
+              + " as "
+              + format.label()
+              + " failed: "
+              + c.getMessage());
+    }
+  }
+
+  private Prepared finished(String key) throws IOException {
     Path file = exportDir.resolve(key);
     Path sum = exportDir.resolve(key + ".sha256");
-    Object lock = locks.computeIfAbsent(key, k -> new Object());
-    synchronized (lock) {
-      if (Files.exists(file) && Files.exists(sum)) {
-        return new Prepared(file, Files.readString(sum).trim());
-      }
-      Files.createDirectories(exportDir);
-      Path tmp = Files.createTempFile(exportDir, "export-", ".part");
-      try {
-        MessageDigest md = MessageDigest.getInstance("SHA-256");
-        try (OutputStream out =
-            new DigestOutputStream(
-                Files.newOutputStream(tmp, StandardOpenOption.TRUNCATE_EXISTING), md)) {
-          repo.exportTar(snapshot, java.util.List.of(), format, out, ProgressListener.NONE);
-        }
-        String hex = HexFormat.of().formatHex(md.digest());
-        Files.writeString(sum, hex + "\n");
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
-        return new Prepared(file, hex);
-      } catch (java.security.NoSuchAlgorithmException e) {
-        throw new IllegalStateException(e);
-      } finally {
-        Files.deleteIfExists(tmp);
+    if (Files.exists(file) && Files.exists(sum)) {
+      return new Prepared(file, Files.readString(sum).trim());
+    }
+    return null;
+  }
+
+  private CompletableFuture<Prepared> submit(
+      String key, Repository repo, Digest snapshot, OutputFormat format) {
+    CompletableFuture<Prepared> cf = new CompletableFuture<>();
+    try {
+      pool.execute(
+          () -> {
+            try {
+              cf.complete(convert(key, repo, snapshot, format));
+            } catch (Throwable t) {
+              cf.completeExceptionally(t);
+            } finally {
+              running.remove(key, cf);
+            }
+          });
+    } catch (RejectedExecutionException e) {
+      cf.completeExceptionally(e);
+    }
+    return cf;
+  }
+
+  /** Runs on the pool: writes the file and its checksum, file first, both by rename. */
+  private Prepared convert(String key, Repository repo, Digest snapshot, OutputFormat format)
+      throws IOException {
+    Prepared done = finished(key);
+    if (done != null) {
+      return done;
+    }
+    Files.createDirectories(exportDir);
+    Path file = exportDir.resolve(key);
+    Path sum = exportDir.resolve(key + ".sha256");
+    Path tmp = Files.createTempFile(exportDir, "export-", ".part");
+    try {
+      SnapshotWriter.write(repo, snapshot, format, tmp, workDir, BuildListener.NONE);
+      String hex = sha256(tmp);
+      Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      Path sumTmp = Files.createTempFile(exportDir, "export-", ".sha256.part");
+      Files.writeString(sumTmp, hex + "\n");
+      Files.move(sumTmp, sum, StandardCopyOption.ATOMIC_MOVE);
+      metrics.exportsWritten.increment();
+      return new Prepared(file, hex);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  static String sha256(Path file) throws IOException {
+    MessageDigest md;
+    try {
+      md = MessageDigest.getInstance("SHA-256");
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
+      while (ch.read(buf) >= 0) {
+        buf.flip();
+        md.update(buf);
+        buf.clear();
       }
     }
+    return HexFormat.of().formatHex(md.digest());
+  }
+
+  /** Stops the conversion pool (a running conversion is interrupted; its temp file removed). */
+  void close() {
+    pool.shutdownNow();
   }
 
   /** Serves {@code file} (GET or HEAD) honouring Range and If-Range. */
@@ -195,6 +346,8 @@ final class Downloads {
       case "tar" -> "application/x-tar";
       case "tar.gz" -> "application/gzip";
       case "tar.zst" -> "application/zstd";
+      case "qcow2" -> "application/x-qemu-disk";
+      case "oci" -> "application/x-tar";
       default -> "application/octet-stream";
     };
   }

@@ -56,6 +56,7 @@ final class JobQueue implements AutoCloseable {
   private final int workers;
   private final int maxQueued;
   private final ServerMetrics metrics;
+  private final byte[] saltKey;
   private final Object signal = new Object();
   private final List<Thread> threads = new ArrayList<>();
   private volatile boolean stopping;
@@ -66,7 +67,9 @@ final class JobQueue implements AutoCloseable {
       Path jobsDir,
       int workers,
       int maxQueued,
-      ServerMetrics metrics) {
+      ServerMetrics metrics,
+      byte[] saltKey) {
+    this.saltKey = saltKey.clone();
     this.store = store;
     this.images = images;
     this.jobsDir = jobsDir;
@@ -95,8 +98,9 @@ final class JobQueue implements AutoCloseable {
   }
 
   /** Checks the spec and enqueues it (or finds the identical job already queued or running). */
-  Submission submit(ImageSpec spec, OutputFormat format, String requester) {
-    Validation.imageName(spec.name());
+  Submission submit(ImageSpec request, OutputFormat format, String requester) {
+    Validation.imageName(request.name());
+    ImageSpec spec = withoutClearPassword(request);
     if (format == OutputFormat.DIR || format == OutputFormat.OCI) {
       throw Problem.badRequest(
           "format "
@@ -155,6 +159,47 @@ final class JobQueue implements AutoCloseable {
       }
       return new Submission(store.get(j.id()).orElseThrow(), false);
     }
+  }
+
+  /**
+   * The spec with its root password replaced by a SHA-512 crypt hash, so the job row (and the
+   * build) never hold it in clear. The salt is derived from the password with a key of this service
+   * (HMAC-SHA-256): the same password gives the same hash here, so identical requests still share a
+   * job and a cached image layer, while the hash is useless for precomputed tables.
+   */
+  ImageSpec withoutClearPassword(ImageSpec s) {
+    if (s.rootPassword() == null) {
+      return s;
+    }
+    byte[] mac;
+    try {
+      javax.crypto.Mac hmac = javax.crypto.Mac.getInstance("HmacSHA256");
+      hmac.init(new javax.crypto.spec.SecretKeySpec(saltKey, "HmacSHA256"));
+      mac = hmac.doFinal(("root:" + s.rootPassword()).getBytes(StandardCharsets.UTF_8));
+    } catch (java.security.GeneralSecurityException e) {
+      throw new IllegalStateException(e);
+    }
+    StringBuilder salt = new StringBuilder();
+    for (int i = 0; i < 16; i++) {
+      salt.append(ShaCrypt.saltChar(mac[i]));
+    }
+    String hash = ShaCrypt.sha512(s.rootPassword(), salt.toString());
+    return new ImageSpec(
+        s.name(),
+        s.className(),
+        s.arch(),
+        s.groups(),
+        s.packages(),
+        s.repositories(),
+        null,
+        s.users(),
+        s.hostname(),
+        s.files(),
+        s.scripts(),
+        s.kernel(),
+        s.services(),
+        s.firstBoot(),
+        hash);
   }
 
   Optional<Job> get(String id) {

@@ -12,6 +12,12 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -187,8 +193,16 @@ public final class OsfarmServer implements AutoCloseable {
             settings.dataDir().resolve("jobs"),
             settings.workers(),
             settings.maxQueued(),
+            metrics,
+            saltKey(settings.dataDir().resolve("password-salt.key")));
+    downloads =
+        new Downloads(
+            settings.dataDir().resolve("exports"),
+            settings.buildCache().resolve("work"),
+            settings.workers(),
+            settings.maxQueued(),
+            settings.syncTimeout(),
             metrics);
-    downloads = new Downloads(settings.dataDir().resolve("exports"), metrics);
     packageIndex = new PackageIndex(settings.dataDir().resolve("indices"), Duration.ofHours(6));
     metrics.gauge("osfarm.queue.length", "jobs waiting", jobs::queued);
     metrics.gauge("osfarm.jobs.running", "jobs building", jobs::running);
@@ -239,6 +253,39 @@ public final class OsfarmServer implements AutoCloseable {
   }
 
   /**
+   * The service's secret for password salts: 32 random bytes, made once, readable by owner only.
+   */
+  private static byte[] saltKey(Path file) {
+    try {
+      if (!Files.exists(file)) {
+        Files.createDirectories(file.getParent());
+        Path tmp =
+            Files.createTempFile(
+                file.getParent(),
+                ".key-",
+                ".tmp",
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        byte[] k = new byte[32];
+        new SecureRandom().nextBytes(k);
+        Files.write(tmp, k);
+        try {
+          Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+        } catch (FileAlreadyExistsException e) {
+          Files.deleteIfExists(tmp); // another process made it first: use theirs
+        }
+      }
+      byte[] k = Files.readAllBytes(file);
+      if (k.length < 32) {
+        throw new IllegalStateException(
+            file + " is damaged (" + k.length + " bytes): remove it to make a new one");
+      }
+      return k;
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("cannot read or create " + file, e);
+    }
+  }
+
+  /**
    * Runs the service with {@link Settings#fromEnvironment} until interrupted (for benchmarks and
    * for running the service without the CLI; {@code osfarm serve} is the usual way).
    */
@@ -272,6 +319,9 @@ public final class OsfarmServer implements AutoCloseable {
     }
     if (jobs != null) {
       jobs.close();
+    }
+    if (downloads != null) {
+      downloads.close();
     }
     if (catalog != null) {
       catalog.close();

@@ -27,7 +27,6 @@ import org.osfarm.core.Change;
 import org.osfarm.core.Digest;
 import org.osfarm.core.Entry;
 import org.osfarm.core.EntryType;
-import org.osfarm.core.ExportFormat;
 import org.osfarm.core.RefDatabase;
 import org.osfarm.core.RefUpdate;
 import org.osfarm.core.RepositoryStats;
@@ -499,7 +498,7 @@ final class RestApi {
   private void downloadSnapshot(Context ctx) throws IOException {
     Digest id = id(ctx);
     String f = ctx.queryParam("format");
-    ExportFormat format = ExportFormat.parse(f == null ? "tar.gz" : f);
+    OutputFormat format = OutputFormat.parse(f == null ? "tar.gz" : f);
     Downloads.Prepared p = s.downloads.export(s.repo, id, format);
     String name = ctx.queryParam("name");
     if (name == null || !name.matches("[A-Za-z0-9._+-]{1,64}")) {
@@ -509,7 +508,7 @@ final class RestApi {
         ctx,
         p.file(),
         p.sha256(),
-        name + "." + format.label(),
+        name + "." + Downloads.extension(format),
         Downloads.contentType(format.label()));
   }
 

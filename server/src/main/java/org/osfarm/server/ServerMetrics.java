@@ -20,6 +20,7 @@ final class ServerMetrics {
   final Counter outputsFromCache;
   final Counter bytesServed;
   final Counter downloads;
+  final Counter exportsWritten;
   final Timer buildTime;
 
   ServerMetrics() {
@@ -50,6 +51,10 @@ final class ServerMetrics {
             .description("download bytes sent")
             .register(registry);
     downloads = Counter.builder("osfarm.downloads").register(registry);
+    exportsWritten =
+        Counter.builder("osfarm.exports.written")
+            .description("snapshots written to a download format (once per snapshot and format)")
+            .register(registry);
     buildTime = Timer.builder("osfarm.build.duration").register(registry);
     new JvmMemoryMetrics().bindTo(registry);
     new JvmThreadMetrics().bindTo(registry);

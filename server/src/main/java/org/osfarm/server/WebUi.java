@@ -259,7 +259,7 @@ final class WebUi {
             "packages",
             api.packagesOf(id),
             "formats",
-            List.of("tar.gz", "tar.zst", "tar"),
+            List.of("tar.gz", "tar.zst", "tar", "raw", "qcow2", "oci"),
             "derived",
             api.derived(id)));
   }

@@ -21,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.zip.GZIPInputStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.osfarm.build.ImageSpec;
 
 /**
  * The job queue over real HTTP, a real repository and a real SQLite database, with a test image
@@ -121,6 +122,64 @@ class JobQueueTest {
         pool.shutdownNow();
       }
     }
+  }
+
+  @Test
+  void aJobStoresOnlyAHashOfTheRootPassword() throws Exception {
+    String password = "Sup3r-s3cret-pw!";
+    String body =
+        "{\"name\":\"pw\",\"class\":\"debian-bookworm\",\"rootPassword\":\"" + password + "\"}";
+    Settings settings = ServerFixture.settings(tmp);
+    try (Running r = start(settings, false)) {
+      HttpResponse<String> first = r.http().post("/api/v1/jobs", "application/json", body);
+      assertThat(first.statusCode()).as(first.body()).isEqualTo(201);
+      // the same request again shares the job: the hash is the same for the same password
+      HttpResponse<String> again = r.http().post("/api/v1/jobs", "application/json", body);
+      assertThat(again.statusCode()).as(again.body()).isEqualTo(200);
+      String id = json(first).get("id").asText();
+      assertThat(json(again).get("id").asText()).isEqualTo(id);
+      r.images().gate.countDown();
+      awaitJob(r.http(), id, "done");
+
+      // the builder got a SHA-512 crypt hash of the password, never the password
+      ImageSpec built = r.images().lastSpec;
+      assertThat(built.rootPassword()).isNull();
+      assertThat(built.rootPasswordHash()).startsWith("$6$");
+      assertThat(ShaCrypt.verify(password, built.rootPasswordHash())).isTrue();
+      // a different password gives a different hash (and job)
+      String other = body.replace(password, password + "2");
+      HttpResponse<String> third = r.http().post("/api/v1/jobs", "application/json", other);
+      assertThat(third.statusCode()).as(third.body()).isEqualTo(201);
+      awaitJob(r.http(), json(third).get("id").asText(), "done");
+      assertThat(r.images().lastSpec.rootPasswordHash()).isNotEqualTo(built.rootPasswordHash());
+      // nor do the job API, its log or the database hold it
+      assertThat(r.http().get("/api/v1/jobs/" + id).body()).doesNotContain(password);
+      assertThat(r.http().get("/api/v1/jobs/" + id + "/log").body()).doesNotContain(password);
+    }
+    byte[] needle = password.getBytes(StandardCharsets.UTF_8);
+    try (var files = java.nio.file.Files.walk(tmp)) {
+      for (Path f : files.filter(java.nio.file.Files::isRegularFile).toList()) {
+        if (f.getFileName().toString().startsWith("server.db")
+            || f.startsWith(settings.dataDir())) {
+          byte[] b = java.nio.file.Files.readAllBytes(f);
+          assertThat(indexOf(b, needle)).as("the password in %s", f).isEqualTo(-1);
+        }
+      }
+    }
+    assertThat(java.nio.file.Files.size(settings.database())).isPositive();
+  }
+
+  static int indexOf(byte[] hay, byte[] needle) {
+    outer:
+    for (int i = 0; i + needle.length <= hay.length; i++) {
+      for (int j = 0; j < needle.length; j++) {
+        if (hay[i + j] != needle[j]) {
+          continue outer;
+        }
+      }
+      return i;
+    }
+    return -1;
   }
 
   @Test

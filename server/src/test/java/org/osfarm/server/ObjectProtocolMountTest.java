@@ -22,7 +22,7 @@ class ObjectProtocolMountTest {
   @TempDir Path tmp;
 
   @Test
-  void pullsThroughTheServiceAndRefusesAnonymousPush() throws Exception {
+  void pullsThroughTheServiceAndPushesOnlyWithAToken() throws Exception {
     ServerFixture.demoRepository(tmp.resolve("repo"), tmp);
     try (OsfarmServer s =
             new OsfarmServer(ServerFixture.settings(tmp))
@@ -59,8 +59,50 @@ class ObjectProtocolMountTest {
                       URI.create(s.url()),
                       "images/new",
                       ProgressListener.NONE))
-          .hasMessageContaining("401");
+          .hasMessageContaining("401")
+          .hasMessageContaining("OSFARM_TOKEN");
       assertThat(s.repository().refs().get("images/new")).isEmpty();
+
+      // the write routes answer 401 with problem details (and WWW-Authenticate) without a token
+      Http http = new Http(s.url());
+      for (String path : List.of("/v1/objects", "/v1/refs/images/new")) {
+        java.net.http.HttpResponse<String> r =
+            http.send(
+                http.req(path)
+                    .POST(java.net.http.HttpRequest.BodyPublishers.ofString("x"))
+                    .build());
+        assertThat(r.statusCode()).as(path + ": " + r.body()).isEqualTo(401);
+        assertThat(r.headers().firstValue("Content-Type")).hasValue("application/problem+json");
+        assertThat(r.headers().firstValue("WWW-Authenticate")).isPresent();
+        assertThat(OsfarmServer.JSON.readTree(r.body()).get("type").asText())
+            .isEqualTo("https://osfarm.org/problems/unauthorized");
+      }
+
+      // a bad token is refused as clearly, and nothing moves
+      assertThatThrownBy(
+              () ->
+                  ObjectTransfer.push(
+                      local,
+                      "images/new",
+                      URI.create(s.url()),
+                      "osf_not-a-token",
+                      "images/new",
+                      ProgressListener.NONE))
+          .hasMessageContaining("401")
+          .hasMessageContaining("not valid");
+      assertThat(s.repository().refs().get("images/new")).isEmpty();
+
+      // with a valid token the push lands: same snapshot, same files
+      String token = s.tokens().create("pusher");
+      var r =
+          ObjectTransfer.push(
+              local, "images/new", URI.create(s.url()), token, "images/new", ProgressListener.NONE);
+      assertThat(r.snapshot()).isEqualTo(local.resolve("images/new"));
+      assertThat(s.repository().refs().get("images/new")).hasValue(r.snapshot());
+      try (var in =
+          s.repository().openContent(s.repository().lookupFile(r.snapshot(), "x".getBytes()))) {
+        assertThat(new String(in.readAllBytes())).isEqualTo("new\n");
+      }
     }
   }
 }

@@ -29,6 +29,7 @@ import org.osfarm.core.Repository;
  */
 final class TestImageService implements ImageService {
   final AtomicInteger builds = new AtomicInteger();
+  volatile ImageSpec lastSpec;
   volatile CountDownLatch gate = new CountDownLatch(0);
   volatile CountDownLatch started = new CountDownLatch(1);
   volatile Repository repo;
@@ -55,6 +56,7 @@ final class TestImageService implements ImageService {
       ImageSpec spec, String ref, Path output, OutputFormat format, BuildListener l)
       throws IOException {
     builds.incrementAndGet();
+    lastSpec = spec;
     started.countDown();
     l.step("layer image: building");
     l.log("test build of " + spec.name());

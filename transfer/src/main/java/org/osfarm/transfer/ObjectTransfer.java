@@ -66,9 +66,23 @@ public final class ObjectTransfer {
    */
   public static TransferResult pull(
       Repository local, URI remote, String remoteRef, String localRef, ProgressListener l) {
+    return pull(local, remote, null, remoteRef, localRef, l);
+  }
+
+  /**
+   * {@link #pull(Repository, URI, String, String, ProgressListener)} sending {@code token} as
+   * {@code Authorization: Bearer} (null: none), for a service that closes reading.
+   */
+  public static TransferResult pull(
+      Repository local,
+      URI remote,
+      String token,
+      String remoteRef,
+      String localRef,
+      ProgressListener l) {
     RefDatabase.validateName(localRef);
     long t0 = System.nanoTime();
-    RemoteRepository rr = new RemoteRepository(remote);
+    RemoteRepository rr = new RemoteRepository(remote, token);
     Digest snap =
         Digest.isHex(remoteRef)
             ? Digest.fromHex(remoteRef)
@@ -335,9 +349,24 @@ public final class ObjectTransfer {
    */
   public static TransferResult push(
       Repository local, String ref, URI remote, String remoteRef, ProgressListener l) {
+    return push(local, ref, remote, null, remoteRef, l);
+  }
+
+  /**
+   * {@link #push(Repository, String, URI, String, ProgressListener)} sending {@code token} as
+   * {@code Authorization: Bearer} (null: none): {@code osfarm serve} needs one to receive objects
+   * and move refs.
+   */
+  public static TransferResult push(
+      Repository local,
+      String ref,
+      URI remote,
+      String token,
+      String remoteRef,
+      ProgressListener l) {
     RefDatabase.validateName(remoteRef);
     long t0 = System.nanoTime();
-    RemoteRepository rr = new RemoteRepository(remote);
+    RemoteRepository rr = new RemoteRepository(remote, token);
     Digest snapId = local.resolve(ref);
     Optional<Digest> remoteOld = rr.ref(remoteRef);
     long[] counts = new long[4];

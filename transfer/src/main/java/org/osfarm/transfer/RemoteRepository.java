@@ -29,8 +29,19 @@ final class RemoteRepository {
   private final URI base;
   private final HttpClient http;
   private final AtomicLong wire = new AtomicLong();
+  private final String token;
 
   RemoteRepository(URI base) {
+    this(base, null);
+  }
+
+  /** A remote whose requests carry {@code Authorization: Bearer token} (null: none). */
+  RemoteRepository(URI base, String token) {
+    if (token != null && (token.isBlank() || !token.matches("[\\x21-\\x7e]+"))) {
+      throw new IllegalArgumentException(
+          "the token must be one word of printable ASCII (as 'osfarm token create' prints it)");
+    }
+    this.token = token;
     String s = base.toString();
     while (s.endsWith("/")) {
       s = s.substring(0, s.length() - 1);
@@ -196,6 +207,9 @@ final class RemoteRepository {
   }
 
   HttpResponse<InputStream> send(HttpRequest.Builder b) {
+    if (token != null) {
+      b.header("Authorization", "Bearer " + token);
+    }
     HttpRequest req = b.timeout(Duration.ofMinutes(30)).build();
     try {
       HttpResponse<InputStream> r = http.send(req, HttpResponse.BodyHandlers.ofInputStream());
@@ -223,6 +237,16 @@ final class RemoteRepository {
       msg = "";
     }
     String where = r.request().method() + " " + r.request().uri();
+    if (s == 401) {
+      throw new TransferException(
+          "remote refused "
+              + where
+              + " (401): "
+              + (r.request().headers().firstValue("Authorization").isPresent()
+                  ? "the token is not valid there"
+                  : "it needs a token: set OSFARM_TOKEN or use --token-file")
+              + (msg.isEmpty() ? "" : " (" + msg + ")"));
+    }
     if (s == 404) {
       throw new NotFoundException(
           "remote: " + (msg.isEmpty() ? "not found" : msg) + " (" + where + ")");
