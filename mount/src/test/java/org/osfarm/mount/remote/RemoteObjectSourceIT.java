@@ -69,6 +69,9 @@ class RemoteObjectSourceIT {
 
   @BeforeAll
   static void publish() throws IOException {
+    // The JDK server leaves Nagle on by default: each small answer would wait for a delayed ACK.
+    // (osfarm serve runs on Jetty, which sets TCP_NODELAY.)
+    System.setProperty("sun.net.httpserver.nodelay", "true");
     repo = Repository.init(tmp.resolve("repo"));
     try (TarSource s = TarSource.open(TestImages.bookwormMinbase())) {
       image = repo.publish(s, "images/min", "test", Map.of(), ProgressListener.NONE).snapshot();
