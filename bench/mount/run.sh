@@ -34,6 +34,14 @@ cp "${OSFARM_JAR:-$here/cli/target/osfarm.jar}" "$JAR"
 JFLAGS=(--enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m
   -XX:SharedArchiveFile="$W/osfarm-$$.jsa" -XX:+AutoCreateSharedArchive -Xlog:cds=off -Xlog:cds+dynamic=off)
 osf() { "$JAVA" "${JFLAGS[@]}" -jar "$JAR" "$@"; }
+# The mount client: `osfarm mount` from the jar, or MountMain from $OSFARM_MOUNT_CP (a classpath)
+if [ -n "${OSFARM_MOUNT_CP:-}" ]; then
+  MOUNT=("$JAVA" --enable-native-access=ALL-UNNAMED -cp "$OSFARM_MOUNT_CP" org.osfarm.mount.MountMain)
+  UMOUNT=("${MOUNT[@]}" --umount)
+else
+  MOUNT=("$JAVA" "${JFLAGS[@]}" -jar "$JAR" mount)
+  UMOUNT=("$JAVA" "${JFLAGS[@]}" -jar "$JAR" umount)
+fi
 in_ns() { nsenter --net=/run/netns/"$NS" "$@"; }
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 now() { date +%s.%N; }
@@ -42,7 +50,7 @@ SERVE_PIDS=()
 
 unmount() {
   if mountpoint -q "$M" 2>/dev/null; then
-    osf umount "$M" 2>/dev/null || fusermount3 -u -z "$M" 2>/dev/null || umount -l "$M" || true
+    "${UMOUNT[@]}" "$M" 2>/dev/null || fusermount3 -u -z "$M" 2>/dev/null || umount -l "$M" || true
   fi
 }
 cleanup() {
@@ -111,9 +119,9 @@ mount_fresh() {
   rm -rf "$W/cache"
   mkdir -p "$M"
   if [ -n "$ns" ]; then
-    in_ns "$JAVA" "${JFLAGS[@]}" -jar "$JAR" mount "$src" "$ref" "$M" --cache "$W/cache"
+    in_ns "${MOUNT[@]}" "$src" "$ref" "$M" --cache "$W/cache" >/dev/null
   else
-    osf mount "$src" "$ref" "$M" --cache "$W/cache"
+    "${MOUNT[@]}" "$src" "$ref" "$M" --cache "$W/cache" >/dev/null
   fi
 }
 
@@ -173,7 +181,7 @@ PY
     unmount; rm -rf "$W/cache"; mkdir -p "$M"
     drop
     t0=$(now)
-    in_ns "$JAVA" "${JFLAGS[@]}" -jar "$JAR" mount http://127.0.0.1:8080 images/base "$M" --cache "$W/cache"
+    in_ns "${MOUNT[@]}" http://127.0.0.1:8080 images/base "$M" --cache "$W/cache" >/dev/null
     t1=$(now)
     head -c1 "$M/usr/bin/apt-get" > /dev/null
     t2=$(now)

@@ -14,7 +14,7 @@ public final class ObjectSources {
    */
   public static ObjectSource open(String source) throws IOException {
     if (source.startsWith("http://") || source.startsWith("https://")) {
-      return new HttpObjectSource(source);
+      return org.osfarm.mount.remote.RemoteObjectSource.open(source);
     }
     return LocalObjectSource.open(Path.of(source));
   }
