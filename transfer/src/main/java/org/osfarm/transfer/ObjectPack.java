@@ -18,28 +18,29 @@ import org.osfarm.core.store.ObjectType;
  * <p>Format (inside one zstd frame sequence): {@code "OSFP" 1}, then per object {@code type(1)
  * id(32) length(4, big-endian) bytes}, then {@code 0 count(8)}. A stream that ends before the
  * trailer, or whose count disagrees, is truncated. The reader does not trust ids: the caller hashes
- * every object's bytes and compares (see {@link Reader#next}).
+ * every object's bytes and compares (see {@link Reader#next}). Public for the mount's remote
+ * source, which reads packs of the objects a sequential read will need.
  */
-final class ObjectPack {
+public final class ObjectPack {
   static final byte[] MAGIC = {'O', 'S', 'F', 'P', 1};
 
   /** Objects above this size are refused (core chunks files at 512 KiB; trees are far smaller). */
-  static final int MAX_OBJECT = 64 << 20;
+  public static final int MAX_OBJECT = 64 << 20;
 
   private ObjectPack() {}
 
   /** Writes a pack; close to write the trailer and finish the compressed stream. */
-  static final class Writer implements AutoCloseable {
+  public static final class Writer implements AutoCloseable {
     private final DataOutputStream out;
     private long count;
 
-    Writer(OutputStream raw, int level) throws IOException {
+    public Writer(OutputStream raw, int level) throws IOException {
       ZstdOutputStream z = new ZstdOutputStream(raw, level);
       this.out = new DataOutputStream(new java.io.BufferedOutputStream(z, 1 << 16));
       out.write(MAGIC);
     }
 
-    void write(ObjectType type, Digest id, byte[] data) throws IOException {
+    public void write(ObjectType type, Digest id, byte[] data) throws IOException {
       out.writeByte(type.code());
       out.write(id.toBytes());
       out.writeInt(data.length);
@@ -60,15 +61,15 @@ final class ObjectPack {
   }
 
   /** One object read from a pack: its claimed type and id, and its bytes (not yet verified). */
-  record Item(ObjectType type, Digest claimedId, byte[] data) {}
+  public record Item(ObjectType type, Digest claimedId, byte[] data) {}
 
   /** Reads a pack. */
-  static final class Reader implements AutoCloseable {
+  public static final class Reader implements AutoCloseable {
     private final DataInputStream in;
     private long count;
     private boolean done;
 
-    Reader(InputStream raw) throws IOException {
+    public Reader(InputStream raw) throws IOException {
       this.in =
           new DataInputStream(new java.io.BufferedInputStream(new ZstdInputStream(raw), 1 << 16));
       byte[] m = new byte[MAGIC.length];
@@ -83,7 +84,7 @@ final class ObjectPack {
     }
 
     /** The next object, or null after the trailer. */
-    Item next() throws IOException {
+    public Item next() throws IOException {
       if (done) {
         return null;
       }
