@@ -26,6 +26,8 @@ import org.osfarm.core.testing.TestImages;
 
 /** {@code osfarm key, verify, promote, channels} and fsck's signature notes on a real image. */
 class SigningCliTest {
+  private static final String LABELS_REF = "catalog/labels"; // where the catalog keeps labels
+
   @Test
   @Tag("slow")
   void signPublishVerifyTamperAndPromoteARealImage(@TempDir Path dir) throws Exception {
@@ -58,6 +60,15 @@ class SigningCliTest {
     CliTest.Result un = osfarm(repo, "verify", "images/old");
     assertThat(un.exit()).isEqualTo(1);
     assertThat(un.err()).contains("is not signed");
+    // Snapshots written outside publish are signed too: an overlay, the labels store.
+    String overlay =
+        ok(osfarm(
+                repo, "overlay", "images/bookworm", "--ref", "images/node1", "--hostname", "node1"))
+            .lastLine();
+    assertThat(ok(osfarm(repo, "verify", overlay)).lastLine()).contains("signed by release@site");
+    ok(osfarm(repo, "label", "images/bookworm", "team=ops"));
+    assertThat(ok(osfarm(repo, "verify", LABELS_REF)).lastLine())
+        .contains("signed by release@site");
 
     // Another party's trust file that does not list our key.
     Path other = dir.resolve("other");

@@ -152,7 +152,14 @@ public final class RepositoryKeys {
    */
   public void checkIncoming(byte[] snapshotObjectBytes) {
     if (requiresSignatures()) {
-      Signatures.verify(snapshotObjectBytes, trusted());
+      try {
+        Signatures.verify(snapshotObjectBytes, trusted());
+      } catch (SignatureException e) {
+        throw new SignatureException(
+            e.reason(),
+            "refused (the receiving repository has require-signatures yes): " + e.getMessage(),
+            e);
+      }
     }
   }
 }

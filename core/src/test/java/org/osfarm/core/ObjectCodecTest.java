@@ -79,7 +79,20 @@ class ObjectCodecTest {
     assertThat(back.time()).isEqualTo(s.time());
     assertThat(back.message()).isEqualTo(message);
     assertThat(back.metadata()).isEqualTo(meta);
+    assertThat(back.signatures()).isEmpty();
+
+    // Signed: encode∘decode = id, canonical, and the unsigned encoding is an exact prefix.
+    Snapshot signed = Signatures.sign(Signatures.sign(s, KEYS[0]), KEYS[1]);
+    byte[] senc = ObjectCodec.encodeSnapshot(signed);
+    Snapshot sback = ObjectCodec.decodeSnapshot(Digest.of(senc), senc);
+    assertThat(sback).isEqualTo(signed);
+    assertThat(ObjectCodec.encodeSnapshot(sback)).isEqualTo(senc);
+    assertThat(Arrays.copyOf(senc, enc.length)).isEqualTo(enc);
+    assertThat(Signatures.verify(senc, TrustedKeys.of(List.of(KEYS[1].publicKey()))))
+        .isEqualTo(KEYS[1].publicKey());
   }
+
+  private static final SigningKey[] KEYS = {SigningKey.generate("one"), SigningKey.generate("two")};
 
   @Property(tries = 100)
   void chunkListsRoundTrip(

@@ -217,6 +217,14 @@ public final class ObjectProtocol implements ProtocolHandler {
         throw new TransferException(
             "snapshot " + neu.hex() + " is not here; push its objects first");
       }
+      if (repo.keys().requiresSignatures()) {
+        // A ref may name a snapshot stored before the policy: check it like a pushed one.
+        try (ObjectStore.Reader rd = repo.store().newReader()) {
+          repo.keys().checkIncoming(rd.read(neu, org.osfarm.core.store.ObjectType.SNAPSHOT));
+        } catch (org.osfarm.core.SignatureException e) {
+          throw new TransferException(e.getMessage());
+        }
+      }
     }
     RefUpdate u = repo.refs().compareAndSet(name, old, neu, "push");
     return ProtocolResponse.text(u == RefUpdate.REJECTED_CHANGED ? 409 : 200, u.name() + "\n");

@@ -99,7 +99,7 @@ final class PackReceiver {
           try {
             policy.checkIncoming(data); // require-signatures: only trusted signed snapshots
           } catch (org.osfarm.core.SignatureException e) {
-            throw new PeerDataException("refused: " + e.getMessage());
+            throw new PeerDataException(e.getMessage());
           }
         }
       }

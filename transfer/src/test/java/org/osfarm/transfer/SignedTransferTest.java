@@ -159,10 +159,11 @@ class SignedTransferTest {
 
   @Test
   void aServerThatRequiresSignaturesRefusesUnsignedPushes() throws IOException {
+    Digest old = publish(server, featureTar(), "images/old"); // from before the policy
     Files.writeString(
         tmp.resolve("server/osfarm.conf"), "require-signatures yes\n", StandardOpenOption.APPEND);
     try (Repository pusher = Repository.init(tmp.resolve("pusher"))) {
-      Digest id = publish(pusher, featureTar(), "images/a");
+      Digest id = publish(pusher, tmp.resolve("feature.tar"), "images/a");
       assertThatThrownBy(
               () -> ObjectTransfer.push(pusher, "images/a", uri, "in/a", ProgressListener.NONE))
           .isInstanceOf(TransferException.class)
@@ -171,6 +172,12 @@ class SignedTransferTest {
       server.store().refresh();
       assertThat(server.store().contains(id)).isFalse();
       assertThat(server.refs().get("in/a")).isEmpty();
+      // Naming an unsigned snapshot the server holds from before the policy is refused too.
+      RemoteRepository rr = new RemoteRepository(uri);
+      assertThatThrownBy(() -> rr.updateRef("in/old", null, old))
+          .isInstanceOf(TransferException.class)
+          .hasMessageContaining("not signed");
+      assertThat(server.refs().get("in/old")).isEmpty();
 
       // Signed by a key the server trusts: accepted.
       SignerKey k = pusher.keys().generate("pusher", false);
