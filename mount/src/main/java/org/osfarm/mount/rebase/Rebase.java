@@ -207,7 +207,11 @@ public final class Rebase {
           UpperFs.chown(p, uid, gid, mode, Files.isSymbolicLink(p));
         }
       }
-      case "create" -> Files.deleteIfExists(upper.resolve(f[1]));
+      case "create" -> {
+        Path p = upper.resolve(f[1]);
+        Files.deleteIfExists(p);
+        Files.deleteIfExists(tempFor(p)); // interrupted before the rename
+      }
       case "move" -> {
         Path from = backup.resolve("upper").resolve(f[1]);
         if (Files.exists(from, LinkOption.NOFOLLOW_LINKS)) {
@@ -220,6 +224,10 @@ public final class Rebase {
         // begin, done: nothing to undo
       }
     }
+  }
+
+  private static Path tempFor(Path target) {
+    return target.resolveSibling(".osfarm-rebase-" + target.getFileName());
   }
 
   /** Makes the plan, then applies it. */
@@ -310,10 +318,11 @@ public final class Rebase {
       if (c == null) {
         return "changed upstream inside it";
       }
+      String inside = upstream.subMap(path + "/", path + "0").isEmpty() ? "" : " and inside it";
       return switch (c.kind()) {
         case 'A' -> "added upstream";
         case 'D' -> "removed upstream";
-        default -> "changed upstream (" + String.join(", ", c.what()) + ")";
+        default -> "changed upstream (" + String.join(", ", c.what()) + ")" + inside;
       };
     }
 
@@ -651,8 +660,9 @@ public final class Rebase {
     }
 
     static void writeFile(Path target, Write w) throws IOException {
+      // the temporary file is written in place (same file system) and renamed over the target
       Files.createDirectories(target.getParent());
-      Path tmp = target.resolveSibling(".osfarm-rebase-" + target.getFileName());
+      Path tmp = tempFor(target);
       Files.deleteIfExists(tmp);
       try (FileChannel ch =
           FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
