@@ -38,10 +38,11 @@ import org.osfarm.core.posix.Posix;
  * directory) at a path upstream did not touch is kept as it is. Where both sides touched a path:
  * under {@code /etc} and {@code /var} the local change wins and stays; elsewhere upstream wins and
  * the local entry leaves the upper directory (so the overlay shows ONTO's version). The account
- * files {@code /etc/passwd}, {@code group}, {@code shadow}, {@code gshadow} are merged record by
- * record ({@link AccountMerge}); local users and groups whose id changed are re-owned in the upper
- * directory (owner, then the mode again because chown clears setuid, file capabilities and ACL
- * entries naming the id). Two sides that made the same change are no conflict.
+ * files {@code /etc/passwd}, {@code group}, {@code shadow}, {@code gshadow}, {@code subuid}, {@code
+ * subgid} are merged record by record ({@link AccountMerge}); local users and groups whose id
+ * changed are re-owned in the upper directory (owner, then the mode again because chown clears
+ * setuid, file capabilities and ACL entries naming the id). Two sides that made the same change are
+ * no conflict.
  *
  * <p>Safety: the whole plan is made before anything is touched ({@code dryRun} stops there). Then
  * every step is journaled and fsynced before it runs ({@link Journal}); nothing is deleted: what
@@ -402,6 +403,7 @@ public final class Rebase {
       if (upstream.containsKey(path)) {
         Entry o = lookup(onto, path);
         if (o == null || o.type() != EntryType.DIR) {
+          localChanges++;
           String what =
               "holds local changes; "
                   + (o == null ? "removed upstream" : "replaced upstream by a " + o.type().label());
