@@ -8,6 +8,7 @@ import static org.osfarm.cli.CliTest.publish;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -34,6 +35,8 @@ class RebaseCommandTest {
     String base = publish(repo, tree.toString(), "images/x");
     Files.writeString(tree.resolve("etc/motd"), "upstream motd\n");
     Files.writeString(tree.resolve("usr/share/doc.txt"), "doc v2\n");
+    Files.setPosixFilePermissions(
+        tree.resolve("usr/lib"), PosixFilePermissions.fromString("rwx------"));
     String onto = publish(repo, tree.toString(), "images/x");
 
     Path scratch = dir.resolve("scratch");
@@ -42,6 +45,8 @@ class RebaseCommandTest {
     write(upper.resolve("etc/hostname"), "local\n");
     write(upper.resolve("usr/share/doc.txt"), "local doc\n");
     write(upper.resolve("usr/lib/new"), "new\n");
+    Files.setPosixFilePermissions(
+        upper.resolve("usr/lib"), PosixFilePermissions.fromString("rwxr-xr-x"));
     write(
         scratch.resolve("osfarm-scratch.properties"),
         "base=" + base + "\nsource=" + repo + "\nref=images/x\n");
@@ -68,6 +73,10 @@ class RebaseCommandTest {
     assertThat(upper.resolve("usr/share/doc.txt")).doesNotExist();
     assertThat(upper.resolve("etc/motd")).hasContent("local motd");
     assertThat(upper.resolve("usr/lib/new")).hasContent("new");
+    // upstream changed the directory's mode, the local side did not: the upper copy follows
+    assertThat(
+            PosixFilePermissions.toString(Files.getPosixFilePermissions(upper.resolve("usr/lib"))))
+        .isEqualTo("rwx------");
     assertThat(Files.readString(scratch.resolve("osfarm-scratch.properties")))
         .contains("base=" + onto, "ref=images/x");
     Path backup;

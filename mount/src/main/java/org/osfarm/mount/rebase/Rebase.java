@@ -38,10 +38,11 @@ import org.osfarm.core.posix.Posix;
  * directory) at a path upstream did not touch is kept as it is. Where both sides touched a path:
  * under {@code /etc} and {@code /var} the local change wins and stays; elsewhere upstream wins and
  * the local entry leaves the upper directory (so the overlay shows ONTO's version). The account
- * files {@code /etc/passwd}, {@code group}, {@code shadow}, {@code gshadow} are merged record by
- * record ({@link AccountMerge}); local users and groups whose id changed are re-owned in the upper
- * directory (owner, then the mode again because chown clears setuid, file capabilities and ACL
- * entries naming the id). Two sides that made the same change are no conflict.
+ * files {@code /etc/passwd}, {@code group}, {@code shadow}, {@code gshadow}, {@code subuid}, {@code
+ * subgid} are merged record by record ({@link AccountMerge}); local users and groups whose id
+ * changed are re-owned in the upper directory (owner, then the mode again because chown clears
+ * setuid, file capabilities and ACL entries naming the id). Two sides that made the same change are
+ * no conflict.
  *
  * <p>Safety: the whole plan is made before anything is touched ({@code dryRun} stops there). Then
  * every step is journaled and fsynced before it runs ({@link Journal}); nothing is deleted: what
@@ -207,7 +208,11 @@ public final class Rebase {
           UpperFs.chown(p, uid, gid, mode, Files.isSymbolicLink(p));
         }
       }
-      case "create" -> Files.deleteIfExists(upper.resolve(f[1]));
+      case "create" -> {
+        Path p = upper.resolve(f[1]);
+        Files.deleteIfExists(p);
+        Files.deleteIfExists(tempFor(p)); // interrupted before the rename
+      }
       case "move" -> {
         Path from = backup.resolve("upper").resolve(f[1]);
         if (Files.exists(from, LinkOption.NOFOLLOW_LINKS)) {
@@ -220,6 +225,10 @@ public final class Rebase {
         // begin, done: nothing to undo
       }
     }
+  }
+
+  private static Path tempFor(Path target) {
+    return target.resolveSibling(".osfarm-rebase-" + target.getFileName());
   }
 
   /** Makes the plan, then applies it. */
@@ -310,10 +319,11 @@ public final class Rebase {
       if (c == null) {
         return "changed upstream inside it";
       }
+      String inside = upstream.subMap(path + "/", path + "0").isEmpty() ? "" : " and inside it";
       return switch (c.kind()) {
         case 'A' -> "added upstream";
         case 'D' -> "removed upstream";
-        default -> "changed upstream (" + String.join(", ", c.what()) + ")";
+        default -> "changed upstream (" + String.join(", ", c.what()) + ")" + inside;
       };
     }
 
@@ -393,6 +403,7 @@ public final class Rebase {
       if (upstream.containsKey(path)) {
         Entry o = lookup(onto, path);
         if (o == null || o.type() != EntryType.DIR) {
+          localChanges++;
           String what =
               "holds local changes; "
                   + (o == null ? "removed upstream" : "replaced upstream by a " + o.type().label());
@@ -651,8 +662,9 @@ public final class Rebase {
     }
 
     static void writeFile(Path target, Write w) throws IOException {
+      // the temporary file is written in place (same file system) and renamed over the target
       Files.createDirectories(target.getParent());
-      Path tmp = target.resolveSibling(".osfarm-rebase-" + target.getFileName());
+      Path tmp = tempFor(target);
       Files.deleteIfExists(tmp);
       try (FileChannel ch =
           FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {

@@ -78,6 +78,7 @@ class RebaseIT {
       Files.writeString(up.resolve("etc/motd"), "upstream motd\n");
       append(up.resolve("usr/share/base-files/dot.bashrc"), UPSTREAM_LINE);
       append(up.resolve("usr/share/base-files/dot.profile"), UPSTREAM_LINE);
+      Files.writeString(up.resolve("usr/share/doc/passwd/UPSTREAM"), "new upstream doc\n");
       String upstreamBashrc = Files.readString(up.resolve("usr/share/base-files/dot.bashrc"));
       String upstreamProfile = Files.readString(up.resolve("usr/share/base-files/dot.profile"));
       Digest onto;
@@ -112,6 +113,11 @@ class RebaseIT {
                 + " > /etc/hostname");
         Files.writeString(m.resolve("usr/share/base-files/dot.bashrc"), LOCAL_BASHRC);
         chroot(m, "rm /usr/share/base-files/info.dir /usr/share/base-files/dot.profile");
+        // directories replaced as a whole (opaque in the upper directory); upstream changed the
+        // second one
+        for (String d : List.of("/usr/share/doc/apt", "/usr/share/doc/passwd")) {
+          chroot(m, "rm -r " + d + " && mkdir " + d + " && echo mine > " + d + "/MINE");
+        }
         chroot(
             m,
             "echo tool > /usr/local/bin/alicetool && chown alice:alice /usr/local/bin/alicetool"
@@ -139,6 +145,7 @@ class RebaseIT {
       Path upper = scratch.resolve("upper");
       assertThat(UpperFs.attrs(upper.resolve("usr/share/base-files/info.dir")).isWhiteout())
           .isTrue();
+      assertThat(UpperFs.isOpaque(upper.resolve("usr/share/doc/apt"))).isTrue();
 
       // ---- dry run: reports, changes nothing
       Map<String, String> before = listing(upper);
@@ -164,6 +171,9 @@ class RebaseIT {
       assertThat(conflict(rep, "/usr/share/base-files/dot.bashrc").winner()).isEqualTo("upstream");
       assertThat(conflict(rep, "/usr/share/base-files/dot.profile").winner()).isEqualTo("upstream");
       assertThat(conflict(rep, "/etc/motd").winner()).isEqualTo("local");
+      assertThat(conflict(rep, "/usr/share/doc/passwd").detail())
+          .contains("replaced locally", "inside it");
+      assertThat(rep.conflicts()).noneMatch(c -> c.path().startsWith("/usr/share/doc/apt"));
       assertThat(rep.conflicts()).noneMatch(c -> c.path().equals("/etc/hostname"));
       assertThat(rep.conflicts())
           .filteredOn(c -> c.rule().equals("id-remap"))
@@ -215,6 +225,12 @@ class RebaseIT {
         assertThat(Files.readString(m.resolve("usr/share/base-files/dot.profile")))
             .isEqualTo(upstreamProfile);
         assertThat(m.resolve("usr/share/base-files/info.dir")).doesNotExist();
+        try (var l = Files.list(m.resolve("usr/share/doc/apt"))) {
+          assertThat(l.map(x -> x.getFileName().toString())).containsExactly("MINE");
+        }
+        assertThat(m.resolve("usr/share/doc/passwd/UPSTREAM")).hasContent("new upstream doc");
+        assertThat(m.resolve("usr/share/doc/passwd/copyright")).exists();
+        assertThat(m.resolve("usr/share/doc/passwd/MINE")).doesNotExist();
         assertThat(m.resolve("home/upuser")).isDirectory();
         // both sides' useradd took the first subordinate range: upstream keeps it, alice moves
         assertThat(Files.readAllLines(m.resolve("etc/subuid")))
