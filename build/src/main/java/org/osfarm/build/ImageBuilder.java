@@ -1000,7 +1000,7 @@ public final class ImageBuilder {
   }
 
   /** The namespace's root must reach the cache; as root, a cache under /root is unreachable. */
-  private static void checkReachable(Path dir) {
+  static void checkReachable(Path dir) {
     if (Userns.nsRoot() == null) {
       return;
     }

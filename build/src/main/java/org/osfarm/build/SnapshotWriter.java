@@ -46,6 +46,9 @@ public final class SnapshotWriter {
       BuildListener l)
       throws IOException {
     Files.createDirectories(workDir);
+    if (format == OutputFormat.RAW || format == OutputFormat.QCOW2) {
+      ImageBuilder.checkReachable(workDir); // mke2fs runs in the build's user namespace
+    }
     Path tmp = Files.createTempFile(target.toAbsolutePath().getParent(), ".write-", ".part");
     try {
       switch (format) {

@@ -73,6 +73,38 @@ class SpecParserTest {
   }
 
   @Test
+  void rootPasswordHashIsACryptHashAndExclusive() {
+    String h =
+        "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1";
+    ImageSpec s =
+        SpecParser.parse("class: a\nrootPasswordHash: '" + h + "'\n", SpecParser.Syntax.YAML, "s");
+    assertThat(s.rootPasswordHash()).isEqualTo(h);
+    assertThat(s.rootPassword()).isNull();
+    String script =
+        LayerScripts.script(new BuildPlan(s, null, "amd64", java.util.List.of()), LayerKind.IMAGE);
+    assertThat(script)
+        .contains("| base64 -d | chpasswd -e")
+        .contains(
+            java.util.Base64.getEncoder()
+                .encodeToString(
+                    ("root:" + h + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    assertThatThrownBy(
+            () ->
+                SpecParser.parse(
+                    "class: a\nrootPassword: x\nrootPasswordHash: '" + h + "'\n",
+                    SpecParser.Syntax.YAML,
+                    "s"))
+        .isInstanceOf(SpecException.class)
+        .hasMessageContaining("not both");
+    assertThatThrownBy(
+            () ->
+                SpecParser.parse(
+                    "class: a\nrootPasswordHash: 'root:x'\n", SpecParser.Syntax.YAML, "s"))
+        .isInstanceOf(SpecException.class)
+        .hasMessageContaining("openssl passwd -6");
+  }
+
+  @Test
   void unknownFieldIsAnError() {
     assertThatThrownBy(
             () -> SpecParser.parse("class: a\npakages: [x]\n", SpecParser.Syntax.YAML, "s"))

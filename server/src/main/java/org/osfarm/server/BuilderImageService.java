@@ -11,14 +11,28 @@ import org.osfarm.build.ImageBuilder;
 import org.osfarm.build.ImageSpec;
 import org.osfarm.build.OutputFormat;
 import org.osfarm.build.OutputRequest;
+import org.osfarm.build.SnapshotWriter;
 import org.osfarm.build.SpecException;
+import org.osfarm.core.Repository;
 
 /** {@link ImageService} over the build module's {@link ImageBuilder}. */
 public final class BuilderImageService implements ImageService {
   private final ImageBuilder builder;
+  private final Repository repo;
+  private final Path workDir;
 
   public BuilderImageService(ImageBuilder builder) {
+    this(builder, null, null);
+  }
+
+  /**
+   * A service that can also deliver OCI images as one file: built without an output, then written
+   * from {@code repo} by {@link SnapshotWriter} (scratch space in {@code workDir}).
+   */
+  public BuilderImageService(ImageBuilder builder, Repository repo, Path workDir) {
     this.builder = builder;
+    this.repo = repo;
+    this.workDir = workDir;
   }
 
   @Override
@@ -47,6 +61,12 @@ public final class BuilderImageService implements ImageService {
   public Outcome build(
       ImageSpec spec, String ref, Path output, OutputFormat format, BuildListener l)
       throws IOException {
+    if (format == OutputFormat.OCI && repo != null) {
+      // the builder writes an OCI layout directory; a download is one file: a tar of it
+      BuildResult r = builder.build(spec, ref, List.of(), l);
+      SnapshotWriter.write(repo, r.snapshot(), format, output, workDir, l);
+      return new Outcome(r.snapshot(), r.layersBuilt(), r.layersReused(), false);
+    }
     BuildResult r = builder.build(spec, ref, List.of(new OutputRequest(output, format)), l);
     return new Outcome(r.snapshot(), r.layersBuilt(), r.layersReused(), r.outputsFromCache() > 0);
   }

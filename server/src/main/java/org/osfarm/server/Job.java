@@ -68,7 +68,7 @@ public record Job(
 
   /** The output file's name for downloads. */
   public String fileName() {
-    return name + "." + format;
+    return name + "." + (format.equals("oci") ? "oci.tar" : format);
   }
 
   public Double seconds() {

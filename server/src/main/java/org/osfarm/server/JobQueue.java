@@ -101,11 +101,10 @@ final class JobQueue implements AutoCloseable {
   Submission submit(ImageSpec request, OutputFormat format, String requester) {
     Validation.imageName(request.name());
     ImageSpec spec = withoutClearPassword(request);
-    if (format == OutputFormat.DIR || format == OutputFormat.OCI) {
+    if (format == OutputFormat.DIR) {
       throw Problem.badRequest(
-          "format "
-              + format.label()
-              + " is a directory and cannot be downloaded; use tar, tar.gz, tar.zst, raw or qcow2");
+          "format dir is a directory and cannot be downloaded; use tar, tar.gz, tar.zst, raw,"
+              + " qcow2 or oci");
     }
     try {
       images.check(spec, format);

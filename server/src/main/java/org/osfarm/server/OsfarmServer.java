@@ -185,7 +185,9 @@ public final class OsfarmServer implements AutoCloseable {
         imageOverride != null
             ? imageOverride
             : new BuilderImageService(
-                new ImageBuilder(repo, ClassRegistry.builtIn(), settings.buildCache()));
+                new ImageBuilder(repo, ClassRegistry.builtIn(), settings.buildCache()),
+                repo,
+                settings.buildCache().resolve("work"));
     jobs =
         new JobQueue(
             new JobStore(db),

@@ -28,7 +28,7 @@ import org.osfarm.core.Digest;
  */
 final class WebUi {
   private static final TemplateEngine JTE = TemplateEngine.createPrecompiled(ContentType.Html);
-  static final List<String> FORMATS = List.of("tar.gz", "tar.zst", "tar", "raw", "qcow2");
+  static final List<String> FORMATS = List.of("tar.gz", "tar.zst", "tar", "raw", "qcow2", "oci");
   private final OsfarmServer s;
   private final RestApi api;
 
@@ -259,7 +259,7 @@ final class WebUi {
             "packages",
             api.packagesOf(id),
             "formats",
-            List.of("tar.gz", "tar.zst", "tar", "raw", "qcow2", "oci"),
+            FORMATS,
             "derived",
             api.derived(id)));
   }

@@ -27,6 +27,7 @@ import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
 import org.openqa.selenium.support.ui.Select;
 import org.openqa.selenium.support.ui.WebDriverWait;
+import org.osfarm.core.Digest;
 import org.osfarm.core.testing.Programs;
 
 /**
@@ -215,7 +216,9 @@ class BrowserWalkTest {
     browser.findElements(By.cssSelector("#history .snapshot-link")).getFirst().click();
     waitUp(Duration.ofSeconds(30)).until(d -> !d.findElements(By.id("packages")).isEmpty());
     assertThat(browser.findElement(By.id("packages")).getText()).contains("curl", "7.88.1-10");
-    assertThat(browser.findElements(By.cssSelector("#downloads .download"))).hasSize(3);
+    assertThat(browser.findElements(By.cssSelector("#downloads .download")))
+        .extracting(WebElement::getText)
+        .containsExactly("tar.gz", "tar.zst", "tar", "raw", "qcow2", "oci");
     browser.findElement(By.id("browse")).click();
     waitUp(Duration.ofSeconds(30)).until(d -> !d.findElements(By.linkText("etc/")).isEmpty());
     browser.findElement(By.linkText("etc/")).click();
@@ -229,5 +232,72 @@ class BrowserWalkTest {
         .contains("etc/motd", "usr/bin/curl");
     assertThat(browser.findElement(By.id("package-changes")).getText())
         .contains("curl", "hello", "2.10-4");
+  }
+
+  @Test
+  @Order(5)
+  void aRootPasswordReachesTheImageOnlyAsAHash() throws Exception {
+    String password = "Walk-the-farm-7";
+    browser.get(base + "/upload");
+    browser
+        .findElement(By.id("spec-text"))
+        .sendKeys(
+            "<image name=\"walkpw\" class=\"debian-bookworm\" arch=\"amd64\">"
+                + "<rootPassword>"
+                + password
+                + "</rootPassword></image>");
+    new Select(browser.findElement(By.id("format"))).selectByVisibleText("oci");
+    browser.findElement(By.id("upload-submit")).click();
+    waitUp(Duration.ofSeconds(30)).until(d -> d.getCurrentUrl().contains("/jobs/"));
+    String download = awaitJobDone(Duration.ofMinutes(8));
+    String href = snapshotHref();
+
+    // the job's output is an OCI archive skopeo reads, with one layer per osfarm layer
+    Path oci = tmp.resolve("walkpw.oci.tar");
+    HttpResponse<Path> dl =
+        Http.CLIENT.send(
+            new Http(base).req(download.substring(base.length())).GET().build(),
+            HttpResponse.BodyHandlers.ofFile(oci));
+    assertThat(dl.statusCode()).isEqualTo(200);
+    assertThat(dl.headers().firstValue("Content-Disposition").orElseThrow())
+        .contains("walkpw.oci.tar");
+    String inspect = Programs.run(tmp, "skopeo", "inspect", "oci-archive:" + oci);
+    assertThat(inspect).contains("\"Architecture\": \"amd64\"");
+    assertThat(OsfarmServer.JSON.readTree(inspect).get("Layers").size()).isGreaterThan(1);
+    Files.delete(oci);
+    Digest snap = Digest.fromHex(href.substring(href.lastIndexOf('/') + 1));
+
+    // /etc/shadow of the built image holds a SHA-512 crypt hash that verifies against the password
+    String shadow;
+    try (var in =
+        server
+            .repository()
+            .openContent(server.repository().lookupFile(snap, "etc/shadow".getBytes()))) {
+      shadow = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    }
+    String hash =
+        shadow.lines().filter(l -> l.startsWith("root:")).findFirst().orElseThrow().split(":")[1];
+    assertThat(hash).startsWith("$6$");
+    assertThat(ShaCrypt.verify(password, hash)).isTrue();
+    String salt = hash.split("\\$")[2];
+    assertThat(Programs.run(tmp, "openssl", "passwd", "-6", "-salt", salt, password).strip())
+        .isEqualTo(hash);
+
+    // the password is nowhere in the job database, the service's data or the snapshot metadata
+    assertThat(server.repository().readSnapshot(snap).metadata().toString())
+        .doesNotContain(password);
+    byte[] needle = password.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    Settings st = server.settings;
+    try (var files = Files.walk(tmp)) {
+      for (Path f : files.filter(Files::isRegularFile).toList()) {
+        if (f.getFileName().toString().startsWith("server.db") || f.startsWith(st.dataDir())) {
+          if (Files.size(f) < (64 << 20)) { // outputs are images; the job rows and logs are small
+            assertThat(JobQueueTest.indexOf(Files.readAllBytes(f), needle))
+                .as("the password in %s", f)
+                .isEqualTo(-1);
+          }
+        }
+      }
+    }
   }
 }
