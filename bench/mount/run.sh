@@ -98,17 +98,22 @@ wait_http() {
 }
 
 # ---- servers: one on the host's loopback (unshaped), one behind the shaped link ----
-osf --repo "$W/repo" serve --listen 127.0.0.1:8093 2>"$W/serve-host.log" &
+"$JAVA" "${JFLAGS[@]}" -jar "$JAR" --repo "$W/repo" serve --listen 127.0.0.1:8093 \
+  2>"$W/serve-host.log" &
 SERVE_PIDS+=($!)
 ip netns add "$NS"
 in_ns ip link set lo mtu 9000 up
 in_ns tc qdisc add dev lo root tbf rate "$RATE" burst 256kb latency 100ms
-in_ns "$JAVA" "${JFLAGS[@]}" -jar "$JAR" --repo "$W/repo" serve --listen 127.0.0.1:8080 \
-  --images "$W/data" 2>"$W/serve-ns.log" &
+# nsenter without --fork execs the JVM: $! is the server's pid (for its CPU time)
+nsenter --net=/run/netns/"$NS" "$JAVA" "${JFLAGS[@]}" -jar "$JAR" --repo "$W/repo" serve \
+  --listen 127.0.0.1:8080 --images "$W/data" 2>"$W/serve-ns.log" &
 SERVE_PIDS+=($!)
 wait_http curl -sf http://127.0.0.1:8093/v1/refs/images/big
 wait_http in_ns curl -sf http://127.0.0.1:8080/v1/refs/images/big
 
+# CPU seconds (user+system) a process has used so far; 0 when it is gone
+cpu() { [ -r /proc/"$1"/stat ] && awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' /proc/"$1"/stat || echo 0; }
+mount_pid() { pgrep -n -f -- "$M --cache" || echo 0; }
 stats() { getfattr --only-values -n user.osfarm.stats "$M" 2>/dev/null || echo '{}'; }
 json_get() { python3 -c "import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], 0))" "$1" "$2"; }
 
@@ -131,17 +136,20 @@ echo "# size $SIZE bytes, rate $RATE ($(python3 -c "print($rate_bytes/1e6)") MB/
 if [[ " $PARTS " == *" a "* ]]; then
   echo
   echo "## (a) sequential read, cold: mount against the plain file on the same disk"
-  echo "| run | reader | seconds | MB/s | ratio to plain | network bytes |"
-  echo "|---|---|---|---|---|---|"
+  echo "| run | reader | seconds | MB/s | ratio to plain | network bytes | CPU s mount | CPU s server |"
+  echo "|---|---|---|---|---|---|---|---|"
   for run in $(seq 1 "$RUNS"); do
     drop; t0=$(now); cat "$W/data/random.bin" > /dev/null; t1=$(now)
     plain=$(python3 -c "print($SIZE/($t1-$t0))")
-    echo "| $run | cat plain file | $(python3 -c "print(f'{$t1-$t0:.2f} | {$plain/1e6:.1f} | 1.00')") | 0 |"
+    echo "| $run | cat plain file | $(python3 -c "print(f'{$t1-$t0:.2f} | {$plain/1e6:.1f} | 1.00')") | 0 | | |"
     for kind in local loopback; do
       if [ $kind = local ]; then mount_fresh "$W/repo" images/big; else mount_fresh http://127.0.0.1:8093 images/big; fi
+      mp=$(mount_pid); c0=$(cpu "$mp"); s0=$(cpu "${SERVE_PIDS[0]}")
       drop; t0=$(now); cat "$M/random.bin" > /dev/null; t1=$(now)
+      c1=$(cpu "$mp"); s1=$(cpu "${SERVE_PIDS[0]}")
+      [ $kind = local ] && s1=$s0
       net=$(json_get "$(stats)" networkBytes)
-      python3 -c "t=$t1-$t0; r=$SIZE/t; print(f'| $run | mount ($kind) | {t:.2f} | {r/1e6:.1f} | {r/$plain:.2f} | $net |')"
+      python3 -c "t=$t1-$t0; r=$SIZE/t; print(f'| $run | mount ($kind) | {t:.2f} | {r/1e6:.1f} | {r/$plain:.2f} | $net | {$c1-$c0:.1f} | {$s1-$s0:.1f} |')"
       cmp -s "$M/random.bin" "$W/data/random.bin" || echo "| $run | mount ($kind) | CONTENT DIFFERS | | | |"
       unmount
     done
@@ -151,18 +159,20 @@ fi
 if [[ " $PARTS " == *" b "* ]]; then
   echo
   echo "## (b) cold read over the emulated $RATE link"
-  echo "| run | reader | seconds | MB/s | ratio to link | network bytes |"
-  echo "|---|---|---|---|---|---|"
+  echo "| run | reader | seconds | MB/s | ratio to link | network bytes | CPU s mount | CPU s server |"
+  echo "|---|---|---|---|---|---|---|---|"
   for run in $(seq 1 "$RUNS"); do
     mount_fresh http://127.0.0.1:8080 images/big ns
+    mp=$(mount_pid); c0=$(cpu "$mp"); s0=$(cpu "${SERVE_PIDS[1]}")
     drop; t0=$(now); cat "$M/random.bin" > /dev/null; t1=$(now)
+    c1=$(cpu "$mp"); s1=$(cpu "${SERVE_PIDS[1]}")
     net=$(json_get "$(stats)" networkBytes)
-    python3 -c "t=$t1-$t0; r=$SIZE/t; print(f'| $run | mount (remote) | {t:.2f} | {r/1e6:.1f} | {r/$rate_bytes:.2f} | $net |')"
+    python3 -c "t=$t1-$t0; r=$SIZE/t; print(f'| $run | mount (remote) | {t:.2f} | {r/1e6:.1f} | {r/$rate_bytes:.2f} | $net | {$c1-$c0:.1f} | {$s1-$s0:.1f} |')"
     cmp -s "$M/random.bin" "$W/data/random.bin" || echo "| $run | mount (remote) | CONTENT DIFFERS | | | |"
     unmount
     # the peer: curl downloading the same bytes as one file over the same link
     drop; t0=$(now); in_ns curl -sf -o /dev/null http://127.0.0.1:8080/v1/images/random.bin; t1=$(now)
-    python3 -c "t=$t1-$t0; r=$SIZE/t; print(f'| $run | curl (whole file) | {t:.2f} | {r/1e6:.1f} | {r/$rate_bytes:.2f} | $SIZE |')"
+    python3 -c "t=$t1-$t0; r=$SIZE/t; print(f'| $run | curl (whole file) | {t:.2f} | {r/1e6:.1f} | {r/$rate_bytes:.2f} | $SIZE | | |')"
   done
 fi
 
@@ -185,7 +195,8 @@ PY
     t1=$(now)
     head -c1 "$M/usr/bin/apt-get" > /dev/null
     t2=$(now)
-    out=$(chroot "$M" /bin/sh -c 'apt-get --version' | head -1)
+    out=$(chroot "$M" /bin/sh -c 'apt-get --version')
+    out=${out%%$'\n'*}
     t3=$(now)
     s=$(stats)
     net=$(json_get "$s" networkBytes)

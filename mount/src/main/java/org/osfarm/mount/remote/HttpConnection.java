@@ -123,7 +123,8 @@ final class HttpConnection implements Closeable {
         close();
         // A keep-alive connection the server dropped while it sat idle fails at once, before any
         // answer: that is no error of this request, so try again on a fresh connection.
-        if (!wasReused || attempt > 0) {
+        // A timeout is no such case: the server is there but silent.
+        if (!wasReused || attempt > 0 || e instanceof java.net.SocketTimeoutException) {
           throw e;
         }
       }

@@ -54,8 +54,10 @@ import org.osfarm.transfer.ObjectPack;
  * <p>Failures. A transport error (refused connection, reset, timeout, a truncated answer, a 5xx) is
  * retried on a fresh connection up to {@link Options#attempts} times with a short backoff, then
  * reported as an {@link IOException} naming the object and the server; a killed server therefore
- * gives an {@code IOException} (EIO in the file system), never bytes. Bytes that do not hash to the
- * requested id give {@link CorruptObjectException} and are dropped; a 404 gives {@link
+ * gives an {@code IOException} (EIO in the file system), never bytes. A failure makes every worker
+ * drop its idle connection before its next request (the server may have restarted), and a server
+ * that stays silent for a whole read timeout is not asked again for that read. Bytes that do not
+ * hash to the requested id give {@link CorruptObjectException} and are dropped; a 404 gives {@link
  * NotFoundException}. Neither is retried.
  *
  * <p>Thread-safe.
@@ -173,6 +175,8 @@ public final class RemoteObjectSource implements ObjectSource {
   private final String authorization;
   private final AtomicLong wire = new AtomicLong();
   private final AtomicLong objects = new AtomicLong();
+  private final java.util.concurrent.atomic.AtomicInteger failureEpoch =
+      new java.util.concurrent.atomic.AtomicInteger();
 
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition work = lock.newCondition();
@@ -487,10 +491,17 @@ public final class RemoteObjectSource implements ObjectSource {
   // ---------------------------------------------------------------- workers
 
   private void workLoop(HttpConnection conn) {
+    int seen = failureEpoch.get();
     while (true) {
       List<Fetch> batch = take();
       if (batch == null) {
         return;
+      }
+      if (seen != failureEpoch.get()) {
+        // Another worker's request failed: the server may have restarted or died, and this
+        // worker's idle connection with it. Start afresh rather than find out the slow way.
+        seen = failureEpoch.get();
+        closeQuietly(conn);
       }
       try {
         if (batch.size() == 1) {
@@ -500,6 +511,7 @@ public final class RemoteObjectSource implements ObjectSource {
         }
       } catch (IOException | RuntimeException e) {
         closeQuietly(conn);
+        seen = failureEpoch.incrementAndGet();
         int worst = retryOrFail(batch, e);
         if (worst > 0) {
           backoff(worst);
@@ -549,7 +561,10 @@ public final class RemoteObjectSource implements ObjectSource {
           continue;
         }
         f.failures++;
-        if (closed || !f.demanded || f.failures >= options.attempts()) {
+        // A server silent for a whole read timeout is not asked again: the reader has waited
+        // long enough, and the next read starts afresh.
+        boolean silent = e instanceof java.net.SocketTimeoutException;
+        if (closed || !f.demanded || silent || f.failures >= options.attempts()) {
           failed.add(f);
         } else {
           f.queued = true;
