@@ -369,4 +369,35 @@ class MountIT {
     }
     assertThat(tar).exists();
   }
+
+  @Test
+  void remoteMountOverHttpAndEioWhenTheServerIsGone() throws Exception {
+    try (Repository repo = Repository.open(repoDir)) {
+      org.osfarm.transfer.TransferServer server =
+          new org.osfarm.transfer.TransferServer(
+              new java.net.InetSocketAddress("127.0.0.1", 0),
+              new org.osfarm.transfer.ObjectProtocol(repo, false),
+              null);
+      String url = "http://127.0.0.1:" + server.address().getPort();
+      Path mp = Files.createDirectories(dir.resolve("mnt-remote"));
+      MountOptions o =
+          new MountOptions.Builder(url, "images/min", mp)
+              .cacheDir(dir.resolve("cache-remote"))
+              .build();
+      try (Mount m = Mount.start(o)) {
+        assertThat(
+                Programs.run(null, "chroot", mp.toString(), "/bin/sh", "-c", "apt-get --version"))
+            .startsWith("apt ");
+        assertThat(m.source().bytesFetched()).isPositive();
+        String passwd = Files.readString(mp.resolve("etc/passwd"));
+        server.close();
+        // cached data stays readable; what was never fetched is EIO, not wrong data
+        assertThat(Files.readString(mp.resolve("etc/passwd"))).isEqualTo(passwd);
+        assertThatThrownBy(() -> Programs.sh(mp, "cat usr/bin/perl > /dev/null"))
+            .hasMessageContaining("Input/output error");
+      } finally {
+        server.close();
+      }
+    }
+  }
 }
