@@ -217,7 +217,22 @@ public final class ObjectCache implements Closeable {
       pinned.add(id);
       sessionPins.add(id);
     }
-    return read(id);
+    // Not through the memory layer: a pinned object must be on disk.
+    byte[] b = readDisk(id);
+    if (b == null) {
+      if (offline) {
+        throw new IOException("pinned object " + id + " is not cached and the mount is offline");
+      }
+      b = fetch(id);
+    }
+    boolean onDisk;
+    synchronized (this) {
+      onDisk = lru.containsKey(id);
+    }
+    if (!onDisk) { // a concurrent fetch stored it and an eviction took it before it was pinned
+      store(id, b);
+    }
+    return b;
   }
 
   /** Releases pins an earlier mount left that this one has not made again. */
