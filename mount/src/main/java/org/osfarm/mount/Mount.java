@@ -75,10 +75,7 @@ public final class Mount implements Closeable {
     if (!Files.isDirectory(mp)) {
       throw new IOException("mount point " + mp + " is not a directory (create it first)");
     }
-    MountTable.Mount top = MountTable.top(mp);
-    if (top != null && (top.type().equals(MountTable.FUSE_TYPE) || isOsfarmOverlay(top))) {
-      throw new IOException(mp + " is already an osfarm mount; run 'osfarm umount " + mp + "'");
-    }
+    checkNotMounted(mp);
     if (o.writable() != null && o.follow()) {
       throw new IOException(
           "--follow cannot be combined with --writable: the overlay's changes are relative to one"
@@ -100,6 +97,14 @@ public final class Mount implements Closeable {
     } catch (IOException | RuntimeException e) {
       m.close();
       throw e;
+    }
+  }
+
+  /** Refuses a mount point that already carries an osfarm mount. */
+  static void checkNotMounted(Path mp) throws IOException {
+    MountTable.Mount top = MountTable.top(mp);
+    if (top != null && (top.type().equals(MountTable.FUSE_TYPE) || isOsfarmOverlay(top))) {
+      throw new IOException(mp + " is already an osfarm mount; run 'osfarm umount " + mp + "'");
     }
   }
 

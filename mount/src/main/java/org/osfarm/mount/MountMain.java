@@ -61,6 +61,8 @@ public final class MountMain {
             "--trust: this build cannot check snapshot signatures yet (no SnapshotVerifier wired)");
       }
       if (!o.foreground()) {
+        // else the wait below would take the existing mount for the new one
+        Mount.checkNotMounted(o.mountpoint());
         String type = o.writable() != null ? "overlay" : MountTable.FUSE_TYPE;
         long pid =
             Background.start(
