@@ -51,6 +51,8 @@ import picocli.CommandLine.ScopeType;
       PromoteCommand.class,
       ChannelsCommand.class,
       RebaseCommand.class,
+      MountCommand.class,
+      UmountCommand.class,
     })
 public final class OsfarmCommand {
   @Option(

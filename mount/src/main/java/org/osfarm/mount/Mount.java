@@ -75,10 +75,7 @@ public final class Mount implements Closeable {
     if (!Files.isDirectory(mp)) {
       throw new IOException("mount point " + mp + " is not a directory (create it first)");
     }
-    MountTable.Mount top = MountTable.top(mp);
-    if (top != null && (top.type().equals(MountTable.FUSE_TYPE) || isOsfarmOverlay(top))) {
-      throw new IOException(mp + " is already an osfarm mount; run 'osfarm umount " + mp + "'");
-    }
+    checkNotMounted(mp);
     if (o.writable() != null && o.follow()) {
       throw new IOException(
           "--follow cannot be combined with --writable: the overlay's changes are relative to one"
@@ -103,6 +100,14 @@ public final class Mount implements Closeable {
     }
   }
 
+  /** Refuses a mount point that already carries an osfarm mount. */
+  static void checkNotMounted(Path mp) throws IOException {
+    MountTable.Mount top = MountTable.top(mp);
+    if (top != null && (top.type().equals(MountTable.FUSE_TYPE) || isOsfarmOverlay(top))) {
+      throw new IOException(mp + " is already an osfarm mount; run 'osfarm umount " + mp + "'");
+    }
+  }
+
   private static boolean isOsfarmOverlay(MountTable.Mount m) throws IOException {
     if (!m.type().equals("overlay")) {
       return false;
@@ -114,6 +119,9 @@ public final class Mount implements Closeable {
   private void mount() throws IOException {
     Digest id = resolve();
     SnapshotView view = openView(id);
+    if (!options.offline()) {
+      cache.releaseEarlierPins();
+    }
     Path scratch = options.writable();
     if (scratch != null) {
       prepareScratch(scratch, id);
@@ -123,16 +131,10 @@ public final class Mount implements Closeable {
     fs = new MountFs(builder.errno(), cache, view, this::statsJson);
     fuse = builder.build(fs);
     double timeout = options.follow() ? 1.0 : 3600.0;
-    List<String> flags = new ArrayList<>(List.of("ro"));
-    if (isRoot()) {
-      // An image's setuid programs and device nodes work in a chroot (libfuse's default is
-      // nosuid,nodev; only root may lift it).
-      flags.addAll(List.of("suid", "dev"));
-    }
     String opts =
         String.join(
             ",",
-            String.join(",", flags),
+            "ro",
             "fsname=osfarm",
             "subtype=osfarm",
             "auto_unmount",
@@ -453,7 +455,11 @@ public final class Mount implements Closeable {
     if (fuse != null) {
       try {
         fuse.close();
-      } catch (TimeoutException | RuntimeException e) {
+      } catch (TimeoutException e) {
+        // Unmounted, but a request thread is still busy (a fetch from a source that went away);
+        // it ends with EIO on its own.
+        LOG.warning("unmounted; a request still in progress will fail: " + e.getMessage());
+      } catch (RuntimeException e) {
         errors.add(e);
       }
     }
@@ -467,14 +473,6 @@ public final class Mount implements Closeable {
     if (!errors.isEmpty()) {
       throw new IOException(
           "unmounting " + options.mountpoint() + ": " + errors.get(0), errors.get(0));
-    }
-  }
-
-  static boolean isRoot() {
-    try {
-      return Files.getAttribute(Path.of("/proc/self"), "unix:uid").equals(0);
-    } catch (IOException | RuntimeException e) {
-      return false;
     }
   }
 

@@ -1,7 +1,7 @@
 package org.osfarm.mount;
 
 import java.io.IOException;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -24,10 +24,10 @@ public final class MountMain {
   private MountMain() {}
 
   public static void main(String[] args) {
-    System.exit(run(args, System.out, System.err));
+    System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
   }
 
-  static int run(String[] args, PrintStream out, PrintStream err) {
+  static int run(String[] args, PrintWriter out, PrintWriter err) {
     if (args.length == 2 && args[0].equals("--umount")) {
       try {
         Unmount.run(Path.of(args[1]));
@@ -54,13 +54,15 @@ public final class MountMain {
    * process ({@code mainClass childArgs... --foreground}) and returns once it has mounted.
    */
   public static int serve(
-      MountOptions o, String mainClass, List<String> childArgs, PrintStream out, PrintStream err) {
+      MountOptions o, String mainClass, List<String> childArgs, PrintWriter out, PrintWriter err) {
     try {
       if (o.trust() != null && o.verifier() == SnapshotVerifier.NONE) {
         throw new IOException(
             "--trust: this build cannot check snapshot signatures yet (no SnapshotVerifier wired)");
       }
       if (!o.foreground()) {
+        // else the wait below would take the existing mount for the new one
+        Mount.checkNotMounted(o.mountpoint());
         String type = o.writable() != null ? "overlay" : MountTable.FUSE_TYPE;
         long pid =
             Background.start(

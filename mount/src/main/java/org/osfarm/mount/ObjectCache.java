@@ -36,8 +36,8 @@ import org.osfarm.core.Digest;
  *
  * <p>Layout of the cache directory: {@code objects/ab/HEX} holds one object's uncompressed bytes;
  * {@code tmp/} holds writes in progress; {@code index} lists the cached objects, least recently
- * used first ({@code HEX SIZE} lines), rewritten every few seconds and on close; {@code lock} is
- * held by the one mount using the directory.
+ * used first ({@code HEX SIZE [pinned]} lines), rewritten every few seconds and on close; {@code
+ * lock} is held by the one mount using the directory.
  *
  * <p>Invariants: an object file appears only by an atomic rename of a complete temp file, and every
  * read from disk is verified against its id (a file a crash left damaged is dropped and fetched
@@ -63,9 +63,16 @@ public final class ObjectCache implements Closeable {
   /** Cached objects and their sizes, least recently used first. Guarded by {@code this}. */
   private final LinkedHashMap<Digest, Long> lru = new LinkedHashMap<>(1024, 0.75f, true);
 
+  /**
+   * Objects never to evict; marked before they are fetched, so no eviction can slip in. Saved in
+   * the index, so a remount (offline, say) keeps them until it has made its own pins.
+   */
   private final Set<Digest> pinned = new HashSet<>();
+
+  /** Pins made since this cache opened. */
+  private final Set<Digest> sessionPins = new HashSet<>();
+
   private long cachedBytes;
-  private long pinnedBytes;
 
   /** Recently read objects in memory. Guarded by itself. */
   private final LinkedHashMap<Digest, byte[]> hot = new LinkedHashMap<>(256, 0.75f, true);
@@ -206,13 +213,33 @@ public final class ObjectCache implements Closeable {
    * Makes sure {@code id} is cached and keeps it from eviction for as long as this cache is open.
    */
   public byte[] pin(Digest id) throws IOException {
-    byte[] b = read(id);
     synchronized (this) {
-      if (lru.containsKey(id) && pinned.add(id)) {
-        pinnedBytes += lru.get(id);
+      pinned.add(id);
+      sessionPins.add(id);
+    }
+    // Not through the memory layer: a pinned object must be on disk.
+    byte[] b = readDisk(id);
+    if (b == null) {
+      if (offline) {
+        throw new IOException("pinned object " + id + " is not cached and the mount is offline");
       }
+      b = fetch(id);
+    }
+    boolean onDisk;
+    synchronized (this) {
+      onDisk = lru.containsKey(id);
+    }
+    if (!onDisk) { // a concurrent fetch stored it and an eviction took it before it was pinned
+      store(id, b);
     }
     return b;
+  }
+
+  /** Releases pins an earlier mount left that this one has not made again. */
+  public synchronized void releaseEarlierPins() {
+    pinned.retainAll(sessionPins);
+    indexDirty = true;
+    evict();
   }
 
   private byte[] fetch(Digest id) throws IOException {
@@ -286,9 +313,6 @@ public final class ObjectCache implements Closeable {
     Long size = lru.remove(id);
     if (size != null) {
       cachedBytes -= size;
-      if (pinned.remove(id)) {
-        pinnedBytes -= size;
-      }
     }
     try {
       Files.deleteIfExists(file(id));
@@ -378,7 +402,7 @@ public final class ObjectCache implements Closeable {
     if (Files.exists(index)) {
       for (String line : Files.readAllLines(index, StandardCharsets.US_ASCII)) {
         String[] f = line.split(" ");
-        if (f.length != 2 || !Digest.isHex(f[0])) {
+        if (f.length < 2 || !Digest.isHex(f[0])) {
           continue;
         }
         Digest id = Digest.fromHex(f[0]);
@@ -386,6 +410,9 @@ public final class ObjectCache implements Closeable {
           long size = Files.size(file(id));
           if (size == Long.parseLong(f[1]) && lru.put(id, size) == null) {
             cachedBytes += size;
+            if (f.length > 2 && f[2].equals("pinned")) {
+              pinned.add(id);
+            }
           }
         } catch (NoSuchFileException | NumberFormatException e) {
           // evicted or damaged after the index was written
@@ -431,7 +458,8 @@ public final class ObjectCache implements Closeable {
     synchronized (this) {
       indexDirty = false;
       for (Map.Entry<Digest, Long> e : lru.entrySet()) {
-        sb.append(e.getKey().hex()).append(' ').append(e.getValue()).append('\n');
+        sb.append(e.getKey().hex()).append(' ').append(e.getValue());
+        sb.append(pinned.contains(e.getKey()) ? " pinned\n" : "\n");
       }
     }
     Path t = dir.resolve("index.tmp");
@@ -455,6 +483,14 @@ public final class ObjectCache implements Closeable {
       long maxBytes) {}
 
   public synchronized Stats stats() {
+    long pinnedBytes = 0;
+    long pinnedObjects = 0;
+    for (Map.Entry<Digest, Long> e : lru.entrySet()) { // iterating does not touch the order
+      if (pinned.contains(e.getKey())) {
+        pinnedBytes += e.getValue();
+        pinnedObjects++;
+      }
+    }
     return new Stats(
         bytesFetched.get(),
         objectsFetched.get(),
@@ -462,7 +498,7 @@ public final class ObjectCache implements Closeable {
         cachedBytes,
         lru.size(),
         pinnedBytes,
-        pinned.size(),
+        pinnedObjects,
         evictions.get(),
         errors.get(),
         maxBytes);

@@ -208,13 +208,14 @@ class MountIT {
   void pinnedPathsWorkOffline() throws Exception {
     Path pins = dir.resolve("pins");
     Files.writeString(pins, "# pinned\n/usr/bin/dpkg\netc\nusr/lib/apt\n");
-    MountOptions online = opts("pins").pin(pins).cacheSize(1L << 20).build();
+    long bound = 256L << 10;
+    MountOptions online = opts("pins").pin(pins).cacheSize(bound).build();
     try (Mount m = Mount.start(online)) {
       ObjectCache.Stats s = m.cacheStats();
-      assertThat(s.pinnedBytes()).isGreaterThan(1L << 20); // pins exceed the bound and stay
+      assertThat(s.pinnedBytes()).isGreaterThan(bound); // pins exceed the bound and stay
       assertThat(s.cacheBytes()).isGreaterThanOrEqualTo(s.pinnedBytes());
     }
-    MountOptions offline = opts("pins").pin(pins).cacheSize(1L << 20).offline(true).build();
+    MountOptions offline = opts("pins").pin(pins).cacheSize(bound).offline(true).build();
     try (Mount m = Mount.start(offline)) {
       Path mp = offline.mountpoint();
       assertThat(Programs.sh(mp, "sha256sum usr/bin/dpkg etc/passwd usr/lib/apt/methods/http"))
@@ -367,5 +368,36 @@ class MountIT {
       assertThat(m.snapshot()).isNotEqualTo(snapshot);
     }
     assertThat(tar).exists();
+  }
+
+  @Test
+  void remoteMountOverHttpAndEioWhenTheServerIsGone() throws Exception {
+    try (Repository repo = Repository.open(repoDir)) {
+      org.osfarm.transfer.TransferServer server =
+          new org.osfarm.transfer.TransferServer(
+              new java.net.InetSocketAddress("127.0.0.1", 0),
+              new org.osfarm.transfer.ObjectProtocol(repo, false),
+              null);
+      String url = "http://127.0.0.1:" + server.address().getPort();
+      Path mp = Files.createDirectories(dir.resolve("mnt-remote"));
+      MountOptions o =
+          new MountOptions.Builder(url, "images/min", mp)
+              .cacheDir(dir.resolve("cache-remote"))
+              .build();
+      try (Mount m = Mount.start(o)) {
+        assertThat(
+                Programs.run(null, "chroot", mp.toString(), "/bin/sh", "-c", "apt-get --version"))
+            .startsWith("apt ");
+        assertThat(m.source().bytesFetched()).isPositive();
+        String passwd = Files.readString(mp.resolve("etc/passwd"));
+        server.close();
+        // cached data stays readable; what was never fetched is EIO, not wrong data
+        assertThat(Files.readString(mp.resolve("etc/passwd"))).isEqualTo(passwd);
+        assertThatThrownBy(() -> Programs.sh(mp, "cat usr/bin/perl > /dev/null"))
+            .hasMessageContaining("Input/output error");
+      } finally {
+        server.close();
+      }
+    }
   }
 }
