@@ -79,22 +79,28 @@ final class MountCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    MountOptions o =
-        new MountOptions(
-            source,
-            ref,
-            mountpoint,
-            cache == null ? null : cache.toAbsolutePath(),
-            MountOptions.parseSize(cacheSize),
-            pins,
-            offline,
-            writable,
-            follow,
-            MountOptions.parseDuration(followInterval),
-            trust,
-            foreground,
-            statsFile == null ? null : statsFile.toAbsolutePath(),
-            null);
+    MountOptions o;
+    try {
+      o =
+          new MountOptions(
+              source,
+              ref,
+              mountpoint,
+              cache == null ? null : cache.toAbsolutePath(),
+              MountOptions.parseSize(cacheSize),
+              pins,
+              offline,
+              writable,
+              follow,
+              MountOptions.parseDuration(followInterval),
+              trust,
+              foreground,
+              statsFile == null ? null : statsFile.toAbsolutePath(),
+              null);
+    } catch (IllegalArgumentException e) {
+      spec.commandLine().getErr().println("osfarm mount: " + e.getMessage());
+      return 2;
+    }
     List<String> args = new ArrayList<>(spec.root().commandLine().getParseResult().originalArgs());
     return MountMain.serve(
         o, Main.class.getName(), args, spec.commandLine().getOut(), spec.commandLine().getErr());

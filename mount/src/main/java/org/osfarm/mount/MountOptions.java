@@ -44,7 +44,9 @@ public record MountOptions(
   public MountOptions {
     pins = List.copyOf(pins);
     followInterval = followInterval == null ? DEFAULT_FOLLOW_INTERVAL : followInterval;
-    verifier = verifier == null ? SnapshotVerifier.NONE : verifier;
+    if (verifier == null) {
+      verifier = trust == null ? SnapshotVerifier.NONE : trustedKeys(trust);
+    }
     mountpoint = mountpoint.toAbsolutePath().normalize();
     if (cacheDir == null) {
       cacheDir = defaultCacheDir(mountpoint);
@@ -224,6 +226,14 @@ public record MountOptions(
           foreground,
           statsFile,
           verifier);
+    }
+  }
+
+  private static SnapshotVerifier trustedKeys(Path file) {
+    try {
+      return new TrustedKeysVerifier(file);
+    } catch (java.io.IOException e) {
+      throw new IllegalArgumentException(e.getMessage(), e);
     }
   }
 }
