@@ -46,6 +46,7 @@ import picocli.CommandLine.ScopeType;
       BuildCommand.class,
       ClassesCommand.class,
       GroupsCommand.class,
+      BootimageCommand.class,
     })
 public final class OsfarmCommand {
   @Option(
