@@ -46,6 +46,8 @@ import picocli.CommandLine.ScopeType;
       BuildCommand.class,
       ClassesCommand.class,
       GroupsCommand.class,
+      MountCommand.class,
+      UmountCommand.class,
       BootimageCommand.class,
     })
 public final class OsfarmCommand {

@@ -1,0 +1,88 @@
+package org.osfarm.mount;
+
+import java.io.File;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Background mode, as sshfs does it: start this same program again with {@code --foreground},
+ * detached ({@code setsid}, output to a log in the cache directory), and return once the mount is
+ * ready, or report why the child failed.
+ */
+public final class Background {
+  private Background() {}
+
+  /**
+   * Starts {@code mainClass args... --foreground} in a new session and waits until {@code
+   * expectMounted} shows up in the mount table.
+   *
+   * @param log where the child's output goes (shown when it fails)
+   * @return the child's pid
+   * @throws IOException when the child exits or the mount does not appear in {@code timeoutMs}
+   */
+  public static long start(
+      String mainClass,
+      List<String> args,
+      Path mountpoint,
+      String expectedType,
+      Path log,
+      long timeoutMs)
+      throws IOException {
+    List<String> cmd = new ArrayList<>();
+    for (String setsid : List.of("/usr/bin/setsid", "/bin/setsid")) {
+      if (Files.isExecutable(Path.of(setsid))) {
+        cmd.add(setsid);
+        break;
+      }
+    }
+    cmd.add(ProcessHandle.current().info().command().orElse(javaBinary()));
+    cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    cmd.add(mainClass);
+    cmd.addAll(args);
+    cmd.add("--foreground");
+    Files.createDirectories(log.toAbsolutePath().getParent());
+    ProcessBuilder pb =
+        new ProcessBuilder(cmd)
+            .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+            .redirectOutput(ProcessBuilder.Redirect.to(log.toFile()))
+            .redirectErrorStream(true);
+    Process p = pb.start();
+    long deadline = System.currentTimeMillis() + timeoutMs;
+    while (true) {
+      if (MountTable.isMounted(mountpoint, expectedType)) {
+        return p.pid();
+      }
+      if (!p.isAlive()) {
+        throw new IOException("mount failed:\n" + tail(log));
+      }
+      if (System.currentTimeMillis() > deadline) {
+        p.destroy();
+        throw new IOException(
+            "the mount did not become ready in " + timeoutMs / 1000 + " s:\n" + tail(log));
+      }
+      try {
+        Thread.sleep(50);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        p.destroy();
+        throw new IOException("interrupted", e);
+      }
+    }
+  }
+
+  private static String javaBinary() {
+    return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+  }
+
+  private static String tail(Path log) throws IOException {
+    List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+    return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
+  }
+}

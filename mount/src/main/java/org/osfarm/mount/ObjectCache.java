@@ -1,0 +1,486 @@
+package org.osfarm.mount;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.osfarm.core.Digest;
+
+/**
+ * The mount's disk cache in front of an {@link ObjectSource}: every object the file system reads
+ * comes through here.
+ *
+ * <p>Layout of the cache directory: {@code objects/ab/HEX} holds one object's uncompressed bytes;
+ * {@code tmp/} holds writes in progress; {@code index} lists the cached objects, least recently
+ * used first ({@code HEX SIZE} lines), rewritten every few seconds and on close; {@code lock} is
+ * held by the one mount using the directory.
+ *
+ * <p>Invariants: an object file appears only by an atomic rename of a complete temp file, and every
+ * read from disk is verified against its id (a file a crash left damaged is dropped and fetched
+ * again), so the cache never serves wrong bytes. The sum of cached sizes stays at or below the
+ * bound, except that pinned objects are never evicted (pins alone may exceed it). Offline, the
+ * source is never asked; a miss is an {@link IOException}.
+ *
+ * <p>A small in-memory layer keeps the most recently read objects (a 128 KiB chunk is read by the
+ * kernel in several pieces). Thread-safe; concurrent reads of one missing object fetch it once.
+ */
+public final class ObjectCache implements Closeable {
+  private static final long HOT_BYTES = 64L << 20;
+
+  private final Path dir;
+  private final Path objects;
+  private final Path tmp;
+  private final ObjectSource source;
+  private final long maxBytes;
+  private final boolean offline;
+  private final FileChannel lockChannel;
+  private final FileLock lock;
+
+  /** Cached objects and their sizes, least recently used first. Guarded by {@code this}. */
+  private final LinkedHashMap<Digest, Long> lru = new LinkedHashMap<>(1024, 0.75f, true);
+
+  private final Set<Digest> pinned = new HashSet<>();
+  private long cachedBytes;
+  private long pinnedBytes;
+
+  /** Recently read objects in memory. Guarded by itself. */
+  private final LinkedHashMap<Digest, byte[]> hot = new LinkedHashMap<>(256, 0.75f, true);
+
+  private long hotBytes;
+
+  private final ConcurrentHashMap<Digest, CompletableFuture<byte[]>> inFlight =
+      new ConcurrentHashMap<>();
+  private final ThreadPoolExecutor prefetcher;
+
+  private final AtomicLong bytesFetched = new AtomicLong();
+  private final AtomicLong objectsFetched = new AtomicLong();
+  private final AtomicLong cacheHits = new AtomicLong();
+  private final AtomicLong evictions = new AtomicLong();
+  private final AtomicLong errors = new AtomicLong();
+  private volatile boolean indexDirty;
+
+  /**
+   * Opens (or creates) the cache in {@code dir}, reusing what an earlier mount left there.
+   *
+   * @param maxBytes the bound on cached bytes (pinned objects excepted)
+   * @param offline never ask {@code source}; serve only what is cached
+   * @throws IOException when the directory cannot be used or another mount holds it
+   */
+  public ObjectCache(Path dir, long maxBytes, ObjectSource source, boolean offline)
+      throws IOException {
+    this.dir = dir;
+    this.objects = dir.resolve("objects");
+    this.tmp = dir.resolve("tmp");
+    this.source = source;
+    this.maxBytes = maxBytes;
+    this.offline = offline;
+    Files.createDirectories(objects);
+    Files.createDirectories(tmp);
+    lockChannel =
+        FileChannel.open(dir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+    FileLock l = lockChannel.tryLock();
+    if (l == null) {
+      lockChannel.close();
+      throw new IOException(
+          "the cache "
+              + dir
+              + " is in use by another mount; unmount it or pass another --cache directory");
+    }
+    lock = l;
+    clearTmp();
+    loadIndex();
+    evict();
+    prefetcher =
+        new ThreadPoolExecutor(
+            4,
+            4,
+            30,
+            TimeUnit.SECONDS,
+            new ArrayBlockingQueue<>(512),
+            r -> {
+              Thread t = new Thread(r, "osfarm-prefetch");
+              t.setDaemon(true);
+              return t;
+            },
+            new ThreadPoolExecutor.DiscardPolicy());
+    prefetcher.allowCoreThreadTimeOut(true);
+  }
+
+  public ObjectSource source() {
+    return source;
+  }
+
+  public boolean offline() {
+    return offline;
+  }
+
+  /**
+   * The verified bytes of {@code id}: from memory, from disk, or fetched from the source and
+   * cached.
+   *
+   * @throws IOException when the object is not cached and the source cannot deliver it (or the
+   *     cache is offline)
+   */
+  public byte[] read(Digest id) throws IOException {
+    byte[] b = hotGet(id);
+    if (b != null) {
+      cacheHits.incrementAndGet();
+      return b;
+    }
+    b = readDisk(id);
+    if (b != null) {
+      cacheHits.incrementAndGet();
+      hotPut(id, b);
+      return b;
+    }
+    if (offline) {
+      throw new IOException("object " + id + " is not cached and the mount is offline");
+    }
+    return fetch(id);
+  }
+
+  /** True if the object is on disk (or being fetched). */
+  public synchronized boolean contains(Digest id) {
+    return lru.containsKey(id);
+  }
+
+  /**
+   * Starts fetching those of {@code ids} that are not cached, in the background, in order. Does
+   * nothing offline.
+   */
+  public void prefetch(List<Digest> ids) {
+    if (offline || ids.isEmpty()) {
+      return;
+    }
+    List<Digest> missing = new ArrayList<>();
+    synchronized (this) {
+      for (Digest id : ids) {
+        if (!lru.containsKey(id) && !inFlight.containsKey(id)) {
+          missing.add(id);
+        }
+      }
+    }
+    if (missing.isEmpty()) {
+      return;
+    }
+    source.prefetch(missing);
+    for (Digest id : missing) {
+      prefetcher.execute(
+          () -> {
+            try {
+              if (!contains(id)) {
+                fetch(id);
+              }
+            } catch (IOException | RuntimeException e) {
+              // a hint only: the read that needs the object reports the error
+            }
+          });
+    }
+  }
+
+  /**
+   * Makes sure {@code id} is cached and keeps it from eviction for as long as this cache is open.
+   */
+  public byte[] pin(Digest id) throws IOException {
+    byte[] b = read(id);
+    synchronized (this) {
+      if (lru.containsKey(id) && pinned.add(id)) {
+        pinnedBytes += lru.get(id);
+      }
+    }
+    return b;
+  }
+
+  private byte[] fetch(Digest id) throws IOException {
+    CompletableFuture<byte[]> mine = new CompletableFuture<>();
+    CompletableFuture<byte[]> other = inFlight.putIfAbsent(id, mine);
+    if (other != null) {
+      return await(other);
+    }
+    try {
+      byte[] b = readDisk(id); // a concurrent fetch may have finished meanwhile
+      if (b == null) {
+        b = source.read(id);
+        if (!Digest.of(b).equals(id)) { // sources verify; a wrong object must never be cached
+          throw new IOException(source.describe() + " returned wrong bytes for object " + id);
+        }
+        bytesFetched.addAndGet(b.length);
+        objectsFetched.incrementAndGet();
+        store(id, b);
+      }
+      hotPut(id, b);
+      mine.complete(b);
+      return b;
+    } catch (IOException | RuntimeException e) {
+      errors.incrementAndGet();
+      mine.completeExceptionally(e);
+      throw e instanceof IOException io ? io : new IOException(e.getMessage(), e);
+    } finally {
+      inFlight.remove(id, mine);
+    }
+  }
+
+  private static byte[] await(CompletableFuture<byte[]> f) throws IOException {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted", e);
+    } catch (ExecutionException e) {
+      Throwable c = e.getCause();
+      throw c instanceof IOException io ? io : new IOException(c.getMessage(), c);
+    }
+  }
+
+  private Path file(Digest id) {
+    String hex = id.hex();
+    return objects.resolve(hex.substring(0, 2)).resolve(hex);
+  }
+
+  /** The object from disk, verified; null (and forgotten) when absent or damaged. */
+  private byte[] readDisk(Digest id) {
+    synchronized (this) {
+      if (!lru.containsKey(id)) {
+        return null;
+      }
+      lru.get(id); // touch: most recently used
+      indexDirty = true;
+    }
+    try {
+      byte[] b = Files.readAllBytes(file(id));
+      if (Digest.of(b).equals(id)) {
+        return b;
+      }
+    } catch (IOException e) {
+      // gone or unreadable: forget it below and fetch again
+    }
+    forget(id);
+    return null;
+  }
+
+  private synchronized void forget(Digest id) {
+    Long size = lru.remove(id);
+    if (size != null) {
+      cachedBytes -= size;
+      if (pinned.remove(id)) {
+        pinnedBytes -= size;
+      }
+    }
+    try {
+      Files.deleteIfExists(file(id));
+    } catch (IOException e) {
+      // best effort: the index no longer names it
+    }
+  }
+
+  private void store(Digest id, byte[] b) throws IOException {
+    Path target = file(id);
+    Path t = Files.createTempFile(tmp, id.hex().substring(0, 16), ".part");
+    try {
+      Files.write(t, b);
+      Files.createDirectories(target.getParent());
+      try {
+        Files.move(t, target, StandardCopyOption.ATOMIC_MOVE);
+      } catch (AtomicMoveNotSupportedException e) {
+        throw new IOException("the cache directory must allow atomic renames: " + dir, e);
+      }
+    } finally {
+      Files.deleteIfExists(t);
+    }
+    synchronized (this) {
+      if (lru.put(id, (long) b.length) == null) {
+        cachedBytes += b.length;
+      }
+      indexDirty = true;
+      evict();
+    }
+  }
+
+  private synchronized void evict() {
+    if (cachedBytes <= maxBytes) {
+      return;
+    }
+    Iterator<Map.Entry<Digest, Long>> it = lru.entrySet().iterator();
+    while (cachedBytes > maxBytes && it.hasNext()) {
+      Map.Entry<Digest, Long> e = it.next();
+      if (pinned.contains(e.getKey())) {
+        continue;
+      }
+      try {
+        Files.deleteIfExists(file(e.getKey()));
+      } catch (IOException ex) {
+        throw new UncheckedIOException("cannot evict from the cache " + dir, ex);
+      }
+      cachedBytes -= e.getValue();
+      it.remove();
+      evictions.incrementAndGet();
+      indexDirty = true;
+    }
+  }
+
+  // ---------------------------------------------------------------- memory layer
+
+  private byte[] hotGet(Digest id) {
+    synchronized (hot) {
+      return hot.get(id);
+    }
+  }
+
+  private void hotPut(Digest id, byte[] b) {
+    synchronized (hot) {
+      if (hot.put(id, b) == null) {
+        hotBytes += b.length;
+      }
+      Iterator<byte[]> it = hot.values().iterator();
+      while (hotBytes > HOT_BYTES && it.hasNext()) {
+        hotBytes -= it.next().length;
+        it.remove();
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- index
+
+  private void clearTmp() throws IOException {
+    try (DirectoryStream<Path> s = Files.newDirectoryStream(tmp)) {
+      for (Path p : s) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+
+  private synchronized void loadIndex() throws IOException {
+    Path index = dir.resolve("index");
+    if (Files.exists(index)) {
+      for (String line : Files.readAllLines(index, StandardCharsets.US_ASCII)) {
+        String[] f = line.split(" ");
+        if (f.length != 2 || !Digest.isHex(f[0])) {
+          continue;
+        }
+        Digest id = Digest.fromHex(f[0]);
+        try {
+          long size = Files.size(file(id));
+          if (size == Long.parseLong(f[1]) && lru.put(id, size) == null) {
+            cachedBytes += size;
+          }
+        } catch (NoSuchFileException | NumberFormatException e) {
+          // evicted or damaged after the index was written
+        }
+      }
+    }
+    // Objects the index does not name (a crash before it was rewritten): oldest use.
+    List<Map.Entry<Digest, Long>> extra = new ArrayList<>();
+    try (DirectoryStream<Path> fan = Files.newDirectoryStream(objects)) {
+      for (Path sub : fan) {
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(sub)) {
+          for (Path p : s) {
+            String name = p.getFileName().toString();
+            if (!Digest.isHex(name)) {
+              continue;
+            }
+            Digest id = Digest.fromHex(name);
+            if (!lru.containsKey(id)) {
+              extra.add(Map.entry(id, Files.size(p)));
+            }
+          }
+        }
+      }
+    }
+    if (!extra.isEmpty()) {
+      LinkedHashMap<Digest, Long> old = new LinkedHashMap<>(lru);
+      lru.clear();
+      for (Map.Entry<Digest, Long> e : extra) {
+        lru.put(e.getKey(), e.getValue());
+        cachedBytes += e.getValue();
+      }
+      lru.putAll(old);
+    }
+    indexDirty = true;
+  }
+
+  /** Writes the index (atomically) if it changed since the last write. */
+  public void saveIndex() throws IOException {
+    if (!indexDirty) {
+      return;
+    }
+    StringBuilder sb = new StringBuilder();
+    synchronized (this) {
+      indexDirty = false;
+      for (Map.Entry<Digest, Long> e : lru.entrySet()) {
+        sb.append(e.getKey().hex()).append(' ').append(e.getValue()).append('\n');
+      }
+    }
+    Path t = dir.resolve("index.tmp");
+    Files.writeString(t, sb, StandardCharsets.US_ASCII);
+    Files.move(t, dir.resolve("index"), StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  // ---------------------------------------------------------------- stats
+
+  /** What this cache has done since it opened. */
+  public record Stats(
+      long bytesFetched,
+      long objectsFetched,
+      long cacheHits,
+      long cacheBytes,
+      long cacheObjects,
+      long pinnedBytes,
+      long pinnedObjects,
+      long evictions,
+      long errors,
+      long maxBytes) {}
+
+  public synchronized Stats stats() {
+    return new Stats(
+        bytesFetched.get(),
+        objectsFetched.get(),
+        cacheHits.get(),
+        cachedBytes,
+        lru.size(),
+        pinnedBytes,
+        pinned.size(),
+        evictions.get(),
+        errors.get(),
+        maxBytes);
+  }
+
+  /** The ids currently on disk (for tests and diagnostics). */
+  public synchronized Collection<Digest> cachedIds() {
+    return List.copyOf(lru.keySet());
+  }
+
+  @Override
+  public void close() throws IOException {
+    prefetcher.shutdownNow();
+    try {
+      saveIndex();
+    } finally {
+      lock.release();
+      lockChannel.close();
+    }
+  }
+}
