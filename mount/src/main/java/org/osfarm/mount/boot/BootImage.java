@@ -296,13 +296,7 @@ public final class BootImage {
       case XZ ->
           Tools.run(
               List.of(
-                  "xz",
-                  "-c",
-                  "-T1",
-                  "--check=crc32",
-                  "--x86",
-                  "--lzma2=preset=9e",
-                  cpio.toString()),
+                  "xz", "-c", "-T1", "--check=crc32", "--x86", "--lzma2=preset=9", cpio.toString()),
               to,
               null);
       case ZSTD -> Tools.run(List.of("zstd", "-q", "-c", "-19", cpio.toString()), to, null);
