@@ -241,7 +241,8 @@ public final class BootImage {
     Path tmpImage = r.output().resolveSibling(r.output().getFileName() + ".partial");
     Files.deleteIfExists(tmpImage);
     long content = sizeOf(stage);
-    long kib = ((content + content / 10) / 1024 + 1024 + 1023) / 1024 * 1024;
+    // content + 3% + 768 KiB: room for ext4's bitmaps and inode table (no journal, 64 inodes)
+    long kib = (content + content / 33) / 1024 + 768;
     Tools.run(
         List.of(
             "mke2fs",
