@@ -53,6 +53,7 @@ import picocli.CommandLine.ScopeType;
       RebaseCommand.class,
       MountCommand.class,
       UmountCommand.class,
+      BootimageCommand.class,
     })
 public final class OsfarmCommand {
   @Option(
