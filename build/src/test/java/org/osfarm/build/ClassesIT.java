@@ -68,11 +68,18 @@ class ClassesIT {
     assertThat(osRelease).contains(codename + "\n").containsPattern("(?m)^" + id + "$");
     assertThat(repo.readSnapshot(r.snapshot()).metadata().get("build.packages"))
         .containsPattern("(?m)^dpkg=")
-        .containsPattern("(?m)^apt=");
+        .containsPattern("(?m)^dash=");
     // the shell is a binary of the class's architecture
     Path sh = tmp.resolve(className + "-" + arch + "-dash");
     Files.writeString(sh, "");
-    try (var in = repo.openContent(repo.lookupFile(r.snapshot(), utf8("usr/bin/dash")))) {
+    // merged /usr (bookworm and later, noble) or not (bullseye)
+    String dash = "usr/bin/dash";
+    try {
+      repo.lookupFile(r.snapshot(), utf8(dash));
+    } catch (org.osfarm.core.NotFoundException e) {
+      dash = "bin/dash";
+    }
+    try (var in = repo.openContent(repo.lookupFile(r.snapshot(), utf8(dash)))) {
       Files.copy(in, sh, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
     String file = Programs.run(tmp, "file", "-b", sh.toString());
