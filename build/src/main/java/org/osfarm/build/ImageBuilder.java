@@ -1139,6 +1139,27 @@ public final class ImageBuilder {
       if (dev < 0) {
         org.osfarm.core.tar.TarHeader h = super.next();
         if (h != null) {
+          String n = new String(h.name(), StandardCharsets.UTF_8);
+          if (n.equals("./proc/") || n.equals("./sys/")) {
+            // mounted during the checkout: tar recorded the mounted file system's owner and mode;
+            // mmdebstrap's own tarball has root's empty 0755 directories
+            return new org.osfarm.core.tar.TarHeader(
+                h.name(),
+                h.typeflag(),
+                0755,
+                0,
+                0,
+                h.uname(),
+                h.gname(),
+                h.mtimeSeconds(),
+                h.mtimeNanos(),
+                h.size(),
+                h.linkName(),
+                h.devMajor(),
+                h.devMinor(),
+                List.of(),
+                h.extras());
+          }
           return h;
         }
         dev = 0;

@@ -200,9 +200,7 @@ final class MmdebstrapBackend implements BuilderBackend {
    * ever replaces by rename, never rewrites in place) and copies the rest, which is small and
    * includes everything rewritten in place (logs, dpkg and apt state, /etc); then it gets
    * mmdebstrap's own clean-up (package lists, .debs, its apt config, logs, /run, /tmp). /dev is
-   * left out: the reader adds the same device entries mmdebstrap writes. /proc and /sys are mounted
-   * during the hook (tar would record the mounted file systems' owner and mode): they are made
-   * anew, empty, root's, 0755, as in mmdebstrap's own tarball.
+   * left out: the reader adds the same device entries mmdebstrap writes.
    */
   static String snapshot(Job job, int k) {
     String s = q(job.work().resolve("snap-" + k));
@@ -212,15 +210,14 @@ final class MmdebstrapBackend implements BuilderBackend {
         + s
         + "; mkdir \"$S\"; tar -C \"$1\" --warning=no-file-changed "
         + tarOpts
-        + " --one-file-system --exclude=./usr --exclude=./dev --exclude=./proc"
-        + " --exclude=./sys' --exclude='./var/lib/apt/lists/*' --exclude='./var/cache/apt/*.bin'"
+        + " --one-file-system --exclude=./usr --exclude=./dev --exclude='./proc/*'"
+        + " --exclude='./sys/*' --exclude='./var/lib/apt/lists/*' --exclude='./var/cache/apt/*.bin'"
         + " --exclude='./var/cache/apt/archives/*.deb' --exclude='./var/cache/apt/archives/partial/*'"
         + " --exclude='./run/*' --exclude='./tmp/*' -cf - . | tar -C \"$S\" "
         + tarOpts
         + " -xpf -; if [ -d \"$1\"/usr ]; then cp -axl \"$1\"/usr \"$S\"/usr; fi;"
         + " if [ -d \"$1\"/usr/lib/osfarm ]; then rm -rf \"$S\"/usr/lib/osfarm;"
         + " cp -ax \"$1\"/usr/lib/osfarm \"$S\"/usr/lib/osfarm; fi;"
-        + " mkdir -p -m 0755 \"$S\"/proc \"$S\"/sys;"
         + " mkdir -p \"$S\"/var/lib/apt/lists/partial \"$S\"/run; cp -a \"$1\"/run/lock \"$S\"/run/ 2>/dev/null || true;"
         + " cp -a \"$1\"/var/lib/apt/lists/lock \"$S\"/var/lib/apt/lists/ 2>/dev/null"
         + " || touch \"$S\"/var/lib/apt/lists/lock; rm -rf \"$S\"/var/lib/apt/lists/auxfiles"
