@@ -2,7 +2,11 @@
 # Build benchmark: osfarm build side by side with plain mmdebstrap for the same package set
 # (Debian bookworm amd64, minbase + the class's base group + openssh-server), one run each:
 #   1. plain mmdebstrap, cold (no .deb cache)            2. osfarm cold (empty repo and cache)
-#   3. osfarm with core and base cached, 5 extra packages 4. osfarm fully cached request (same as 3)
+#   3. osfarm with core and base cached, 5 extra packages (copy-on-write: checks base out once, then an
+#      overlay)                                         4. the same on a copy of the repository made
+#      after 2, with the overlay off (the parent's tree unpacked from a tar, as before)
+#   5. core and base cached, 5 other packages (the checkout of 3 reused)
+#   6. osfarm fully cached request (same as 3)
 # Usage: bench/build/run.sh [WORKDIR]   (default /tmp/osfarm-bench-build). Prints a markdown table.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -11,6 +15,7 @@ rm -rf "$W"; mkdir -p "$W"
 osfarm() { "${OSFARM_BIN:-$here/osfarm}" --repo "$W/repo" "$@"; }  # OSFARM_BIN: another launcher
 base="systemd-sysv,udev,iproute2,ifupdown,netbase,procps,less,ca-certificates,passwd"
 extra5="curl rsync nano psmisc lsof"
+other5="wget file bzip2 xz-utils zstd"
 osfarm classes >/dev/null   # build the jar and the CDS archive outside the measurements
 t() { local s; s=$(date +%s.%N); "$@" >"$W/last.out" 2>"$W/last.err" || { cat "$W/last.err" >&2; exit 1; }; echo "$(date +%s.%N) - $s" | bc; }
 
@@ -29,10 +34,20 @@ plain=$(t env TMPDIR="$W" HOME="$W" "${wrap[@]}" mmdebstrap --mode=unshare --var
 export OSFARM_CACHE="$W/cache"
 cold=$(t osfarm build --class debian-bookworm -g core -g base -p openssh-server -o "$W/cold.tar")
 sed -n 's/^built/  osfarm cold: built/p' "$W/last.err" >&2
+cp -a "$W/repo" "$W/repo-tar"; cp -a "$W/cache" "$W/cache-tar"   # same state, same .debs
 # shellcheck disable=SC2086
 layered=$(t osfarm build --class debian-bookworm -g core -g base -p openssh-server \
   $(printf -- '-p %s ' $extra5) -o "$W/layered.tar")
 sed -n 's/^built/  osfarm layered: built/p' "$W/last.err" >&2
+# shellcheck disable=SC2086
+untar=$(t env OSFARM_CACHE="$W/cache-tar" OSFARM_JAVA_OPTS="-Dosfarm.build.overlay=false" "${OSFARM_BIN:-$here/osfarm}" \
+  --repo "$W/repo-tar" build --class debian-bookworm -g core -g base -p openssh-server \
+  $(printf -- '-p %s ' $extra5))
+sed -n 's/^built/  osfarm layered, overlay off: built/p' "$W/last.err" >&2
+# shellcheck disable=SC2086
+again=$(t osfarm build --class debian-bookworm -g core -g base -p openssh-server \
+  $(printf -- '-p %s ' $other5))
+sed -n 's/^built/  osfarm layered again: built/p' "$W/last.err" >&2
 # shellcheck disable=SC2086
 cached=$(t osfarm build --class debian-bookworm -g core -g base -p openssh-server \
   $(printf -- '-p %s ' $extra5) -o "$W/cached.tar")
@@ -45,7 +60,9 @@ cat <<T
 |---|---:|---:|
 | plain mmdebstrap, cold | $plain | 1.00 |
 | osfarm build, cold (core, base, image layers) | $cold | $(echo "scale=2; $cold / $plain" | bc) × plain |
-| osfarm build, core+base cached, 5 more packages | $layered | $(echo "scale=2; $layered / $cold" | bc) × own cold |
+| osfarm build, core+base cached, 5 more packages (overlay; first use checks base out) | $layered | $(echo "scale=2; $layered / $cold" | bc) × own cold |
+| … the same with the overlay off (parent unpacked from a tar, as before) | $untar | $(echo "scale=2; $untar / $cold" | bc) × own cold |
+| osfarm build, core+base cached, 5 other packages (overlay, checkout reused) | $again | $(echo "scale=2; $again / $cold" | bc) × own cold |
 | osfarm build, fully cached request (CLI wall time) | $cached | |
 | … of which the build call itself (in-process) | $inproc | |
 | … CLI start-up alone (osfarm classes) | $jvm | |

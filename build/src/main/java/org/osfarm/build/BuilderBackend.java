@@ -33,6 +33,9 @@ public interface BuilderBackend {
    * @param then further layers built in the same run on top of this one; before each, the tree so
    *     far is streamed as a tar to {@link #snapshotPipe(int)} (a FIFO the caller made and reads)
    *     with its installed packages in {@link #packagesFile(int)}, while the build goes on
+   * @param lower instead of {@code parentTar}: a checkout of the parent layer (see {@link
+   *     LayerCheckouts}); the layer is built in an overlayfs over it and only the changes are kept,
+   *     in {@link #upper()}, with no tar written
    */
   record Job(
       DistroClass distro,
@@ -45,7 +48,35 @@ public interface BuilderBackend {
       Path work,
       Path debs,
       Path keyring,
-      List<Stage> then) {
+      List<Stage> then,
+      Path lower) {
+    Job(
+        DistroClass distro,
+        String arch,
+        LayerKind kind,
+        Path parentTar,
+        List<String> packages,
+        List<ImageSpec.Repo> repositories,
+        String script,
+        Path work,
+        Path debs,
+        Path keyring,
+        List<Stage> then) {
+      this(
+          distro,
+          arch,
+          kind,
+          parentTar,
+          packages,
+          repositories,
+          script,
+          work,
+          debs,
+          keyring,
+          then,
+          null);
+    }
+
     Job(
         DistroClass distro,
         String arch,
@@ -68,7 +99,13 @@ public interface BuilderBackend {
           work,
           debs,
           keyring,
-          List.of());
+          List.of(),
+          null);
+    }
+
+    /** The overlay's upper directory: the layer's changes to {@link #lower()}. */
+    Path upper() {
+      return work.resolve("upper");
     }
 
     /** Where the tree of the {@code i}th layer of the run (0 = this job's) is streamed. */

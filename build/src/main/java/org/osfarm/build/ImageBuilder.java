@@ -44,7 +44,7 @@ import org.osfarm.core.TarSource;
  */
 public final class ImageBuilder {
   /** Part of every layer key: bump when the way a layer is built changes. */
-  public static final String BUILDER_VERSION = "osfarm-build/2";
+  public static final String BUILDER_VERSION = "osfarm-build/3";
 
   /** Where layer snapshots are named. */
   public static final String LAYER_REFS = "cache/layers/";
@@ -56,6 +56,7 @@ public final class ImageBuilder {
   private final Path cacheDir;
   private final MirrorState mirrors;
   private final KeyLocks locks;
+  private final LayerCheckouts checkouts;
   private final List<BuilderBackend> backends = List.of(new MmdebstrapBackend());
 
   /**
@@ -69,6 +70,7 @@ public final class ImageBuilder {
     this.cacheDir = cacheDir.toAbsolutePath();
     this.mirrors = new MirrorState(this.cacheDir);
     this.locks = new KeyLocks(this.cacheDir.resolve("locks"));
+    this.checkouts = new LayerCheckouts(this.cacheDir, repo, locks);
   }
 
   /**
@@ -248,8 +250,63 @@ public final class ImageBuilder {
     @SuppressWarnings("unchecked")
     List<String> pk = (List<String>) inputs.get("packages");
     Digest cached = repo.refs().get(LAYER_REFS + key.hex()).orElse(null);
-    String why = cached == null && explain ? explainMiss(kind, inputs) : null;
+    String why =
+        !explain ? null : cached == null ? explainMiss(kind, inputs) : resolved(cached, parent);
     return new PlannedLayer(kind, key, inputs, pk, cached, why);
+  }
+
+  /**
+   * What a cached layer resolved: its package count and the packages (name=version) it added or
+   * changed relative to its parent layer, from the snapshot's {@code build.packages}.
+   */
+  private String resolved(Digest snapshot, PlannedLayer parent) {
+    Map<String, String> mine = packageSet(snapshot);
+    if (mine == null) {
+      return "resolved package set not recorded (built before osfarm-build/3)";
+    }
+    Map<String, String> below =
+        parent == null || parent.cached() == null ? Map.of() : packageSet(parent.cached());
+    if (below == null) {
+      below = Map.of();
+    }
+    List<String> added = new ArrayList<>();
+    for (Map.Entry<String, String> e : mine.entrySet()) {
+      if (!e.getValue().equals(below.get(e.getKey()))) {
+        added.add(e.getKey() + "=" + e.getValue());
+      }
+    }
+    List<String> removed = new ArrayList<>();
+    for (String n : below.keySet()) {
+      if (!mine.containsKey(n)) {
+        removed.add("-" + n);
+      }
+    }
+    added.addAll(removed);
+    return "resolved "
+        + mine.size()
+        + " packages"
+        + (parent == null ? ": " : "; on its parent: ")
+        + (added.isEmpty() ? "no change" : String.join(" ", added));
+  }
+
+  /** name → version of a layer snapshot's installed packages, or null if not recorded. */
+  private Map<String, String> packageSet(Digest snapshot) {
+    String p = repo.readSnapshot(snapshot).metadata().get("build.packages");
+    if (p == null) {
+      return null;
+    }
+    Map<String, String> m = new TreeMap<>();
+    for (String line : p.split("\n")) {
+      String l = line.strip();
+      int at = l.indexOf('=');
+      if (at < 0) {
+        at = l.indexOf(' '); // osfarm-build/2 wrote "name version"
+      }
+      if (at > 0) {
+        m.put(l.substring(0, at), l.substring(at + 1));
+      }
+    }
+    return m;
   }
 
   /** Which inputs differ between a missing layer and the nearest cached layer of its kind. */
@@ -460,6 +517,10 @@ public final class ImageBuilder {
         return null;
       }
       l.step("layer " + layer.kind().label() + " " + layer.key().shortHex(12) + ": building");
+      int at = plan.layers().indexOf(layer);
+      if (parent != null && at > 0 && overlayEnabled()) {
+        return buildOnCheckout(plan, layer, plan.layers().get(at - 1), parent, l);
+      }
       DistroClass c = plan.distro();
       Path workRoot = cacheDir.resolve("work");
       Files.createDirectories(workRoot);
@@ -606,6 +667,122 @@ public final class ImageBuilder {
       } finally {
         deleteTree(work, !ok);
       }
+    }
+  }
+
+  /**
+   * Whether layers on a cached parent are built in an overlayfs over the parent's checkout (the
+   * default) rather than on the parent's tree unpacked from a tar ({@code
+   * -Dosfarm.build.overlay=false}, for kernels without unprivileged overlayfs, before 5.11).
+   */
+  static boolean overlayEnabled() {
+    return !"false".equals(System.getProperty("osfarm.build.overlay"));
+  }
+
+  /**
+   * Builds one layer copy-on-write on a cached parent: the parent is checked out once (persistent,
+   * shared, see {@link LayerCheckouts}), the backend installs in an overlayfs over it, and the
+   * layer's snapshot is the parent's tree edited by the overlay's upper directory ({@link
+   * UpperMerge}): only what the layer changed is read, hashed and stored.
+   */
+  private Digest buildOnCheckout(
+      BuildPlan plan, PlannedLayer layer, PlannedLayer parentLayer, Digest parent, BuildListener l)
+      throws IOException {
+    DistroClass c = plan.distro();
+    Path lower = checkouts.checkout(parentLayer.key(), parent, l);
+    Path work = workDir(layer);
+    Path debs = debsDir(plan);
+    String staging = stagingRef(layer) + "-upper";
+    boolean ok = false;
+    try {
+      List<ImageSpec.Repo> repos =
+          layer.kind() == LayerKind.IMAGE ? plan.spec().repositories() : List.of();
+      writeKeys(repos, work);
+      BuilderBackend.Job job =
+          new BuilderBackend.Job(
+              c,
+              plan.arch(),
+              layer.kind(),
+              null,
+              layer.packages(),
+              repos,
+              LayerScripts.script(plan, layer.kind()),
+              work,
+              debs,
+              keyring(c),
+              List.of(),
+              lower);
+      BuilderBackend.Running run = backend(c).start(job, l);
+      List<String> packages = run.finish();
+      long t0 = System.nanoTime();
+      // the upper directory as the namespace sees it (owners mapped back), with whiteouts
+      List<String> cmd =
+          Userns.run(
+              List.of(
+                  "tar",
+                  "-C",
+                  job.upper().toString(),
+                  "--numeric-owner",
+                  "--xattrs",
+                  "--xattrs-include=*",
+                  "--format=pax",
+                  "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime",
+                  "-cf",
+                  "-",
+                  "."));
+      Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+      p.getOutputStream().close();
+      PublishResult up;
+      try (TarSource src = new TarSource(p.getInputStream())) {
+        up = repo.publish(src, staging, "osfarm build: upper", Map.of(), ProgressListener.NONE);
+      }
+      try {
+        if (p.waitFor() != 0) {
+          throw new BuildException(
+              "reading the overlay's changes failed (tar exit " + p.exitValue() + ")");
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new BuildException("interrupted", e);
+      }
+      Map<String, String> meta = meta(plan, layer, parent);
+      meta.put("build.packages", String.join("\n", packages) + (packages.isEmpty() ? "" : "\n"));
+      meta.put("build.layer.method", "overlay");
+      Snapshot ps = repo.readSnapshot(parent);
+      for (String k : List.of("source", "tar.prefix", "tar.root")) {
+        if (ps.metadata().containsKey(k)) {
+          meta.put(k, ps.metadata().get(k));
+        }
+      }
+      Digest id;
+      int changed;
+      try (Repository.Lease lease = repo.holdSharedLock();
+          org.osfarm.core.store.ObjectStore.Inserter ins = repo.store().newInserter()) {
+        UpperMerge m = new UpperMerge(repo, ins);
+        org.osfarm.core.Entry root =
+            m.merge(parent, ps.root(), repo.readSnapshot(up.snapshot()).root());
+        changed = m.changed;
+        id = m.snapshot(root, meta, "osfarm build: " + layer.kind().label() + " layer");
+        ins.flush();
+        RefUpdate u =
+            repo.refs().compareAndSet(layer.ref(), null, id, "build " + layer.kind().label());
+        l.step(
+            String.format(
+                "layer %s %s: built on a checkout of %s, %,d changed entries, %,.1f MB new,"
+                    + " merged in %.1f s (%s)",
+                layer.kind().label(),
+                layer.key().shortHex(12),
+                parentLayer.key().shortHex(12),
+                changed,
+                up.newBytes() / 1e6,
+                (System.nanoTime() - t0) / 1e9,
+                u.name().toLowerCase(java.util.Locale.ROOT)));
+      }
+      ok = true;
+      return repo.refs().get(layer.ref()).orElse(id);
+    } finally {
+      deleteQuietly(staging);
+      deleteTree(work, !ok);
     }
   }
 
@@ -966,6 +1143,27 @@ public final class ImageBuilder {
       if (dev < 0) {
         org.osfarm.core.tar.TarHeader h = super.next();
         if (h != null) {
+          String n = new String(h.name(), StandardCharsets.UTF_8);
+          if (n.equals("./proc/") || n.equals("./sys/")) {
+            // mounted during the checkout: tar recorded the mounted file system's owner and mode;
+            // mmdebstrap's own tarball has root's empty 0755 directories
+            return new org.osfarm.core.tar.TarHeader(
+                h.name(),
+                h.typeflag(),
+                0755,
+                0,
+                0,
+                h.uname(),
+                h.gname(),
+                h.mtimeSeconds(),
+                h.mtimeNanos(),
+                h.size(),
+                h.linkName(),
+                h.devMajor(),
+                h.devMinor(),
+                List.of(),
+                h.extras());
+          }
           return h;
         }
         dev = 0;

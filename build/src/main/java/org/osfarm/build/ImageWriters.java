@@ -84,22 +84,83 @@ final class ImageWriters {
   }
 
   /**
+   * mke2fs's configuration for raw images, instead of the host's {@code /etc/mke2fs.conf}: the
+   * feature set of e2fsprogs 1.47.0's ext4 (Debian 12), so hosts with other defaults (say 1.47.1's
+   * orphan_file) make the same file system.
+   */
+  static final String MKE2FS_CONF =
+      """
+      [defaults]
+        base_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
+        default_mntopts = acl,user_xattr
+        enable_periodic_fsck = 0
+        blocksize = 4096
+        inode_size = 256
+        inode_ratio = 16384
+      [fs_types]
+        ext4 = {
+          features = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
+        }
+      """;
+
+  /**
    * A raw ext4 file system of the image, by {@code mke2fs -d} inside a user namespace (the tree is
    * unpacked there, so files are owned by root as mke2fs sees them; no root, no loop device).
-   * Device nodes are left out (the kernel's devtmpfs provides /dev). UUID, hash seed and superblock
-   * times come from the snapshot, so the image is reproducible.
+   * Device nodes are left out (the kernel's devtmpfs provides /dev).
+   *
+   * <p>Byte-reproducible: the same snapshot gives the same bytes, here and on another host with the
+   * same e2fsprogs. UUID and directory hash seed come from the snapshot id; mke2fs runs with its
+   * own configuration ({@link #MKE2FS_CONF}), {@code LC_ALL=C} (it reads each source directory with
+   * scandir and alphasort, so the order of inodes follows the names) and {@code
+   * E2FSPROGS_FAKE_TIME} at the snapshot's time (superblock, root and lost+found times). mke2fs
+   * 1.47.0 copies every inode's atime and ctime from the unpacked tree (the time of unpacking), so
+   * a debugfs pass then sets both to the snapshot's time for every path, under the same fake time
+   * (the superblock's write time).
    */
   static void raw(Repository repo, Digest image, Path target, Path workRoot, BuildListener l)
       throws IOException {
     Snapshot snap = repo.readSnapshot(image);
     AtomicLong bytes = new AtomicLong();
     AtomicLong entries = new AtomicLong();
+    long time = snap.time().getEpochSecond();
+    java.io.ByteArrayOutputStream cmds = new java.io.ByteArrayOutputStream();
+    byte[] at = (" ctime @" + time + "\n").getBytes(StandardCharsets.UTF_8);
+    byte[] aat = (" atime @" + time + "\n").getBytes(StandardCharsets.UTF_8);
+    long[] skipped = {0};
+    java.util.function.Consumer<byte[]> touch =
+        path -> {
+          for (byte b : path) {
+            if (b == '\n' || b == '\r') {
+              skipped[0]++; // debugfs reads one command a line: such a name keeps its times
+              return;
+            }
+          }
+          for (byte[] field : new byte[][] {at, aat}) {
+            cmds.writeBytes("sif \"".getBytes(StandardCharsets.UTF_8));
+            for (byte b : path) {
+              if (b == '"') {
+                cmds.write('"'); // a doubled quote is a quote inside a quoted argument
+              }
+              cmds.write(b);
+            }
+            cmds.write('"');
+            cmds.writeBytes(field);
+          }
+        };
+    touch.accept("/".getBytes(StandardCharsets.UTF_8));
     repo.walk(
         image,
         (p, e) -> {
           entries.incrementAndGet();
           if (e.type() == EntryType.FILE) {
             bytes.addAndGet((e.size() + 4095) / 4096 * 4096);
+          }
+          boolean inDev = p.length > 4 && p[0] == 'd' && p[1] == 'e' && p[2] == 'v' && p[3] == '/';
+          if (!inDev) {
+            byte[] abs = new byte[p.length + 1];
+            abs[0] = '/';
+            System.arraycopy(p, 0, abs, 1, p.length);
+            touch.accept(abs);
           }
         });
     long size = (long) ((bytes.get() + entries.get() * 512L) * 1.25) + (96L << 20);
@@ -111,21 +172,36 @@ final class ImageWriters {
       Path tar = work.resolve("image.tar");
       repo.export(image, List.of(), ExportFormat.TAR, tar, ProgressListener.NONE);
       Files.setPosixFilePermissions(tar, PosixFilePermissions.fromString("rw-r--r--"));
+      Path conf = work.resolve("mke2fs.conf");
+      Files.writeString(conf, MKE2FS_CONF);
+      Path script = work.resolve("times.debugfs");
+      Files.write(script, cmds.toByteArray());
+      for (Path f : List.of(conf, script)) {
+        Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-r--r--"));
+      }
       String uuid = uuid(image);
-      String script =
-          "set -e; W=\"$1\"; mkdir \"$W/root\"; mmtarfilter --path-exclude='/dev/*' < \"$W/image.tar\""
+      String sh =
+          "set -e; W=\"$1\"; export LC_ALL=C E2FSPROGS_FAKE_TIME="
+              + time
+              + " MKE2FS_CONFIG=\"$W/mke2fs.conf\"; mkdir \"$W/root\";"
+              + " mmtarfilter --path-exclude='/dev/*' < \"$W/image.tar\""
               + " | tar -C \"$W/root\" --numeric-owner --xattrs --xattrs-include='*' -xp;"
-              + " E2FSPROGS_FAKE_TIME="
-              + snap.time().getEpochSecond()
+              + " rm -f \"$W/image.tar\";"
               + " mke2fs -q -F -t ext4 -b 4096 -L root -U "
               + uuid
               + " -E hash_seed="
               + uuid
-              + ",root_owner=0:0 -d \"$W/root\" \"$W/image.raw\" "
+              + ",root_owner=0:0,nodiscard -d \"$W/root\" \"$W/image.raw\" "
               + (size >> 10)
-              + "k; rm -rf \"$W/root\"";
+              + "k; rm -rf \"$W/root\";"
+              + " debugfs -w -f \"$W/times.debugfs\" \"$W/image.raw\" > /dev/null 2> \"$W/debugfs.err\";"
+              + " if grep -v '^debugfs [0-9]' \"$W/debugfs.err\" | grep -q .; then"
+              + " head -5 \"$W/debugfs.err\" >&2; exit 1; fi";
       l.step("output raw: mke2fs -d, " + (size >> 20) + " MiB");
-      ImageBuilder.run(Userns.run(List.of("sh", "-c", script, "sh", work.toString())));
+      ImageBuilder.run(Userns.run(List.of("sh", "-c", sh, "sh", work.toString())));
+      if (skipped[0] > 0) {
+        l.log(skipped[0] + " path(s) with a newline in their name keep their unpacking times");
+      }
       Path out = work.resolve("image.raw");
       Userns.reclaim(out);
       Files.move(out, target, StandardCopyOption.REPLACE_EXISTING);

@@ -47,14 +47,15 @@ final class MmdebstrapBackend implements BuilderBackend {
 
   List<String> command(Job job) throws IOException {
     List<String> a = new ArrayList<>();
-    boolean core = job.parentTar() == null;
+    boolean overlay = job.lower() != null;
+    boolean core = job.parentTar() == null && !overlay;
     a.add("--variant=" + (core ? job.distro().variant() : "custom"));
     a.add("--architectures=" + job.arch());
     a.add("--components=" + String.join(",", job.distro().components()));
     a.add("--keyring=" + job.keyring());
     a.add("--aptopt=APT::Install-Recommends \"false\"");
     a.add("--skip=essential/unlink");
-    a.add("--format=tar");
+    a.add("--format=" + (overlay ? "directory" : "tar"));
     if (core && !job.packages().isEmpty()) {
       a.add("--include=" + String.join(",", job.packages()));
     }
@@ -67,7 +68,9 @@ final class MmdebstrapBackend implements BuilderBackend {
             + "/. "
             + archives
             + "/ 2>/dev/null || true; }");
-    if (!core) {
+    if (overlay) {
+      a.add("--setup-hook=" + overlayHook(job));
+    } else if (!core) {
       a.add(
           "--setup-hook=mmtarfilter --path-exclude='/dev/*' < "
               + q(job.parentTar())
@@ -99,9 +102,41 @@ final class MmdebstrapBackend implements BuilderBackend {
             + q(job.debs())
             + "/ 2>/dev/null || true");
     a.add(job.distro().suite());
-    a.add("-");
+    a.add(overlay ? job.work().resolve("root").toString() : "-");
     a.add(job.distro().mirror());
     return Userns.mmdebstrap(a);
+  }
+
+  /**
+   * The setup hook of a layer built on a checkout: mounts an overlayfs over the checkout on the
+   * chroot (in mmdebstrap's user and mount namespaces, {@code userxattr} as unprivileged overlays
+   * need) with a fresh upper directory, then puts back what mmdebstrap's setup wrote only where the
+   * parent has nothing, as unpacking the parent over it would (the parent's sources.list and dpkg
+   * status win; mmdebstrap's temporary apt configuration stays). The mount goes with the namespace
+   * when mmdebstrap exits; the changes stay in the upper directory.
+   */
+  static String overlayHook(Job job) {
+    Path w = job.work();
+    return "set -e; mkdir "
+        + q(w.resolve("setup"))
+        + " "
+        + q(job.upper())
+        + " "
+        + q(w.resolve("ovl-work"))
+        + "; cp -a \"$1\"/. "
+        + q(w.resolve("setup"))
+        + "/; mount -t overlay overlay -o "
+        + q(
+            "userxattr,lowerdir="
+                + job.lower().toAbsolutePath()
+                + ",upperdir="
+                + job.upper().toAbsolutePath()
+                + ",workdir="
+                + w.resolve("ovl-work").toAbsolutePath())
+        + " \"$1\"; cd "
+        + q(w.resolve("setup"))
+        + "; find . ! -type d | while read -r f; do [ -e \"$1/$f\" ] || [ -L \"$1/$f\" ]"
+        + " || cp -a --parents \"$f\" \"$1\"/; done";
   }
 
   /** The hooks of one layer of the run: its repositories, packages, script and package list. */
@@ -155,7 +190,7 @@ final class MmdebstrapBackend implements BuilderBackend {
             + " \"$1\"/tmp/osfarm-layer.sh && chroot \"$1\" /bin/sh -e /tmp/osfarm-layer.sh"
             + " && rm -f \"$1\"/tmp/osfarm-layer.sh");
     a.add(
-        "--customize-hook=chroot \"$1\" dpkg-query -W -f='${binary:Package} ${Version}\\n' > "
+        "--customize-hook=chroot \"$1\" dpkg-query -W -f='${binary:Package}=${Version}\\n' > "
             + q(job.packagesFile(n)));
   }
 
@@ -184,7 +219,8 @@ final class MmdebstrapBackend implements BuilderBackend {
         + " if [ -d \"$1\"/usr/lib/osfarm ]; then rm -rf \"$S\"/usr/lib/osfarm;"
         + " cp -ax \"$1\"/usr/lib/osfarm \"$S\"/usr/lib/osfarm; fi;"
         + " mkdir -p \"$S\"/var/lib/apt/lists/partial \"$S\"/run; cp -a \"$1\"/run/lock \"$S\"/run/ 2>/dev/null || true;"
-        + " touch \"$S\"/var/lib/apt/lists/lock; rm -rf \"$S\"/var/lib/apt/lists/auxfiles"
+        + " cp -a \"$1\"/var/lib/apt/lists/lock \"$S\"/var/lib/apt/lists/ 2>/dev/null"
+        + " || touch \"$S\"/var/lib/apt/lists/lock; rm -rf \"$S\"/var/lib/apt/lists/auxfiles"
         + " \"$S\"/etc/apt/apt.conf.d/00mmdebstrap \"$S\"/var/log/dpkg.log \"$S\"/var/log/apt/history.log"
         + " \"$S\"/var/log/apt/term.log \"$S\"/var/log/alternatives.log"
         + " \"$S\"/var/cache/ldconfig/aux-cache \"$S\"/var/log/apt/eipp.log.xz"
@@ -295,7 +331,7 @@ final class MmdebstrapBackend implements BuilderBackend {
           // as building it on a busy disk: the caller removes the work directory in the
           // background instead of waiting for that.
           while (!p.waitFor(20, TimeUnit.MILLISECONDS)) {
-            if (written.get()) {
+            if (written.get() && job.lower() == null) {
               Path pk = job.work().resolve("packages.txt");
               return Files.exists(pk) ? Files.readAllLines(pk) : List.of();
             }

@@ -167,8 +167,8 @@ class ImageBuildIT {
     // provenance: packages and spec in the metadata
     Snapshot s = repo.readSnapshot(first.snapshot());
     assertThat(s.metadata().get("build.packages"))
-        .contains("openssh-server ")
-        .contains("linux-image-amd64 ");
+        .containsPattern("(?m)^openssh-server=1:9\\.")
+        .containsPattern("(?m)^linux-image-amd64=");
     assertThat(s.metadata().get("spec")).contains("debian-bookworm").doesNotContain("\"osfarm\"");
     assertThat(s.metadata().get("build.layer.kind")).isEqualTo("appliance");
     // personalization: no identity is shipped
@@ -188,13 +188,23 @@ class ImageBuildIT {
                 .count())
         .isGreaterThanOrEqualTo(4);
     assertThat(sh("zstd -dc out/a.tar.zst | tar -t | grep -c 'etc/motd'").strip()).isEqualTo("1");
-    // the ext4 image is reproducible: same snapshot, same bytes
+    // the ext4 image is byte-reproducible: the same snapshot written again (another work
+    // directory, other unpacking times) gives the same bytes, and e2fsck finds it clean
     Path again = tmp.resolve("again.raw");
-    ImageWriters.raw(repo, first.snapshot(), again, tmp, BuildListener.NONE);
-    // the ext4 image's identity comes from the snapshot: same UUID for the same snapshot
+    Path otherWork = Files.createDirectories(tmp.resolve("other-work"));
+    Files.setPosixFilePermissions(
+        otherWork, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+    ImageWriters.raw(repo, first.snapshot(), again, otherWork, BuildListener.NONE);
+    sh("e2fsck -fn again.raw");
+    assertThat(sh("sha256sum < again.raw")).isEqualTo(sh("sha256sum < out/a.raw"));
+    // its identity comes from the snapshot
     assertThat(sh("dumpe2fs -h again.raw 2>/dev/null | grep -i 'uuid'"))
-        .isEqualTo(sh("dumpe2fs -h out/a.raw 2>/dev/null | grep -i 'uuid'"))
         .contains(ImageWriters.uuid(first.snapshot()));
+    // and its inode times are the snapshot's, not the time the tree was unpacked
+    String t = String.valueOf(repo.readSnapshot(first.snapshot()).time().getEpochSecond());
+    assertThat(sh("debugfs -R 'stat /etc/motd' again.raw 2>/dev/null | grep -E '^ *(a|c)time'"))
+        .contains("0x" + Long.toHexString(Long.parseLong(t)))
+        .doesNotContainPattern("ctime: 0x(?!" + Long.toHexString(Long.parseLong(t)) + ")");
   }
 
   @Test
@@ -255,12 +265,64 @@ class ImageBuildIT {
     assertThat(plan.layers().get(2).cached()).isNull();
     assertThat(plan.layers().get(2).explanation()).contains("packages +curl");
     assertThat(plan.render()).contains("cached").contains("miss");
+    // --explain on cached layers: what they resolved (name=version)
+    assertThat(plan.layers().get(1).explanation())
+        .containsPattern("resolved \\d+ packages; on its parent: .*systemd-sysv=252");
     BuildResult r = builder.build(more, null, List.of(), LISTENER);
     assertThat(r.layersReused()).isEqualTo(2);
     assertThat(r.layersBuilt()).isEqualTo(1);
-    assertThat(repo.readSnapshot(r.snapshot()).metadata().get("build.packages"))
-        .contains("curl ")
-        .contains("systemd-sysv ");
+    Snapshot image = repo.readSnapshot(r.snapshot());
+    assertThat(image.metadata().get("build.packages"))
+        .containsPattern("(?m)^curl=7\\.")
+        .containsPattern("(?m)^systemd-sysv=");
+    // copy-on-write: built in an overlay over a checkout of the cached base layer
+    assertThat(image.metadata().get("build.layer.method")).isEqualTo("overlay");
+    Path checkout =
+        tmp.resolve("cache/checkouts").resolve(plan.layers().get(1).key().hex()).resolve("root");
+    assertThat(checkout.resolve("usr/bin/dpkg")).exists();
+    assertThat(checkout.resolve("dev/null")).doesNotExist();
+    if (Userns.nsRoot() != null) {
+      // as root the checkout belongs to the ids the build namespace maps the image's owners to
+      int[] ns = Userns.nsRoot();
+      assertThat(Files.getAttribute(checkout.resolve("usr/bin/dpkg"), "unix:uid")).isEqualTo(ns[0]);
+      assertThat(Files.getAttribute(checkout.resolve("etc/shadow"), "unix:gid"))
+          .isEqualTo(ns[1] + 42); // group shadow
+    }
+    // the same content as a from-scratch build of the same spec (one mmdebstrap run, no reuse):
+    // every path, type, mode, owner, size and content digest; only times may differ
+    Path scratchCache = Files.createDirectories(tmp.resolve("scratch-cache"));
+    Files.createSymbolicLink(scratchCache.resolve("debs"), cacheDir().resolve("debs"));
+    try (Repository other = Repository.init(tmp.resolve("scratch-repo"))) {
+      BuildResult scratch =
+          new ImageBuilder(other, ClassRegistry.builtIn(), scratchCache)
+              .build(more, null, List.of(), LISTENER);
+      assertThat(scratch.layersBuilt()).isEqualTo(3);
+      assertThat(other.readSnapshot(scratch.snapshot()).metadata().get("build.layer.method"))
+          .isNull();
+      List<String> overlay = manifestWithoutTimes(repo, r.snapshot());
+      List<String> fromScratch = manifestWithoutTimes(other, scratch.snapshot());
+      assertThat(overlay).hasSizeGreaterThan(10_000);
+      List<String> onlyOverlay = new ArrayList<>(overlay);
+      onlyOverlay.removeAll(fromScratch);
+      List<String> onlyScratch = new ArrayList<>(fromScratch);
+      onlyScratch.removeAll(overlay);
+      assertThat(onlyOverlay).as("entries only in the overlay-built layer").isEmpty();
+      assertThat(onlyScratch).as("entries only in the from-scratch build").isEmpty();
+      assertThat(overlay).isEqualTo(fromScratch);
+    }
+  }
+
+  /** The manifest of a snapshot with the mtime column dropped. */
+  static List<String> manifestWithoutTimes(Repository r, org.osfarm.core.Digest snap) {
+    List<String> out = new ArrayList<>();
+    r.manifest(
+        snap,
+        line -> {
+          String[] f = line.split(" ");
+          f[6] = "-";
+          out.add(String.join(" ", f));
+        });
+    return out;
   }
 
   @Test
