@@ -28,8 +28,13 @@ public final class MountTable {
 
   /** All mounts, in mount order. */
   public static List<Mount> read() throws IOException {
+    return parse(Files.readAllLines(Path.of("/proc/self/mountinfo")));
+  }
+
+  /** Parses lines in the format of {@code /proc/self/mountinfo}. */
+  public static List<Mount> parse(List<String> mountinfo) {
     List<Mount> out = new ArrayList<>();
-    for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+    for (String line : mountinfo) {
       // id parent major:minor root mountpoint options [optional...] - type source superoptions
       String[] f = line.split(" ");
       int dash = -1;

@@ -1,6 +1,5 @@
 package org.osfarm.transfer;
 
-import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.ConnectException;
@@ -213,7 +212,7 @@ final class RemoteRepository {
     HttpRequest req = b.timeout(Duration.ofMinutes(30)).build();
     try {
       HttpResponse<InputStream> r = http.send(req, HttpResponse.BodyHandlers.ofInputStream());
-      return new CountedResponse(r, new CountingIn(r.body(), wire));
+      return new CountedResponse(r, new CountingInputStream(r.body(), wire));
     } catch (ConnectException e) {
       throw new TransferException("cannot connect to " + base + " (is 'osfarm serve' running?)", e);
     } catch (IOException e) {
@@ -268,34 +267,6 @@ final class RemoteRepository {
       in.transferTo(java.io.OutputStream.nullOutputStream());
     } catch (IOException ignored) {
       // nothing to keep
-    }
-  }
-
-  /** Counts bytes read. */
-  static final class CountingIn extends FilterInputStream {
-    private final AtomicLong n;
-
-    CountingIn(InputStream in, AtomicLong n) {
-      super(in);
-      this.n = n;
-    }
-
-    @Override
-    public int read() throws IOException {
-      int b = super.read();
-      if (b >= 0) {
-        n.incrementAndGet();
-      }
-      return b;
-    }
-
-    @Override
-    public int read(byte[] b, int off, int len) throws IOException {
-      int r = super.read(b, off, len);
-      if (r > 0) {
-        n.addAndGet(r);
-      }
-      return r;
     }
   }
 

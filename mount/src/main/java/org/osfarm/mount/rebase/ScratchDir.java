@@ -16,6 +16,7 @@ import java.util.Properties;
 import java.util.stream.Stream;
 import org.osfarm.core.Digest;
 import org.osfarm.core.InvalidInputException;
+import org.osfarm.mount.MountTable;
 
 /**
  * The on-disk layout of a writable mount's scratch directory (see the mount contract): {@code
@@ -86,64 +87,31 @@ final class ScratchDir {
    * upper directory (the kernel owns the upper directory while the overlay is mounted).
    */
   void checkNotMounted() throws IOException {
-    checkNotMounted(Files.readString(Path.of("/proc/self/mountinfo")));
+    checkNotMounted(MountTable.read());
   }
 
-  void checkNotMounted(String mountinfo) {
+  void checkNotMounted(List<MountTable.Mount> mounts) {
     String real = dir.toString();
     try {
       real = dir.toRealPath().toString();
     } catch (IOException e) {
       // keep the absolute path
     }
-    for (String line : mountinfo.split("\n")) {
-      String[] f = line.split(" ");
-      if (f.length < 5) {
-        continue;
-      }
-      String mountPoint = unescape(f[4]);
+    for (MountTable.Mount m : mounts) {
+      String mountPoint = m.mountpoint().toString();
       if (mountPoint.equals(real) || mountPoint.startsWith(real + "/")) {
         throw new InvalidInputException(
             dir + " is in use: " + mountPoint + " is mounted; unmount it first ('osfarm umount')");
       }
-      int sep = line.indexOf(" - ");
-      if (sep > 0) {
-        for (String opt : line.substring(sep + 3).split("[ ,]")) {
-          if (opt.startsWith("upperdir=")) {
-            String upper = unescape(opt.substring("upperdir=".length()));
-            if (upper.equals(real + "/upper") || upper.equals(dir + "/upper")) {
-              throw new InvalidInputException(
-                  dir
-                      + " is in use: the overlay on "
-                      + mountPoint
-                      + " uses its upper directory; unmount it first ('osfarm umount')");
-            }
-          }
-        }
+      String upper = m.option("upperdir");
+      if (upper != null && (upper.equals(real + "/upper") || upper.equals(dir + "/upper"))) {
+        throw new InvalidInputException(
+            dir
+                + " is in use: the overlay on "
+                + mountPoint
+                + " uses its upper directory; unmount it first ('osfarm umount')");
       }
     }
-  }
-
-  /** Decodes mountinfo's octal escapes ({@code \040} for a space). */
-  private static String unescape(String s) {
-    if (s.indexOf('\\') < 0) {
-      return s;
-    }
-    StringBuilder sb = new StringBuilder();
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      if (c == '\\' && i + 3 < s.length()) {
-        try {
-          sb.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
-          i += 3;
-          continue;
-        } catch (NumberFormatException e) {
-          // not an escape
-        }
-      }
-      sb.append(c);
-    }
-    return sb.toString();
   }
 
   /** Backup directories whose journal does not say the rebase finished or was rolled back. */

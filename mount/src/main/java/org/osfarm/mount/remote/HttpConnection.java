@@ -3,7 +3,6 @@ package org.osfarm.mount.remote;
 import java.io.BufferedInputStream;
 import java.io.Closeable;
 import java.io.EOFException;
-import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -16,6 +15,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.net.ssl.SSLSocketFactory;
+import org.osfarm.transfer.CountingInputStream;
 
 /**
  * One persistent HTTP/1.1 connection (keep-alive) to an osfarm server: a request at a time, a body
@@ -96,7 +96,7 @@ final class HttpConnection implements Closeable {
       s.connect(new InetSocketAddress(base.getHost(), port()), connectTimeoutMillis);
       s.setSoTimeout(readTimeoutMillis);
       socket = s;
-      in = new BufferedInputStream(new Counting(s.getInputStream(), wire), 128 * 1024);
+      in = new BufferedInputStream(new CountingInputStream(s.getInputStream(), wire), 128 * 1024);
       out = s.getOutputStream();
       reused = false;
     } catch (IOException | RuntimeException e) {
@@ -381,34 +381,6 @@ final class HttpConnection implements Closeable {
         }
       }
       finished(eof, keep);
-    }
-  }
-
-  /** Counts the bytes read from the socket. */
-  private static final class Counting extends FilterInputStream {
-    private final AtomicLong n;
-
-    Counting(InputStream in, AtomicLong n) {
-      super(in);
-      this.n = n;
-    }
-
-    @Override
-    public int read() throws IOException {
-      int b = super.read();
-      if (b >= 0) {
-        n.incrementAndGet();
-      }
-      return b;
-    }
-
-    @Override
-    public int read(byte[] b, int off, int len) throws IOException {
-      int r = super.read(b, off, len);
-      if (r > 0) {
-        n.addAndGet(r);
-      }
-      return r;
     }
   }
 }
