@@ -46,11 +46,22 @@ class FastCdcTest {
     System.arraycopy(a, 0, b, 0, at);
     System.arraycopy(ins, 0, b, at, inserted);
     System.arraycopy(a, at, b, at + inserted, a.length - at);
-    List<Digest> ca = chunks(a);
-    Set<Digest> cb = new HashSet<>(chunks(b));
-    long shared = ca.stream().filter(cb::contains).count();
-    // An insertion disturbs the chunk it lands in and at most the next one or two.
-    assertThat(ca.size() - shared).isLessThanOrEqualTo(3);
+    Set<Long> cutsB = new HashSet<>();
+    for (int off = 0; off < b.length; ) {
+      off += cdc.cut(b, off, b.length - off);
+      cutsB.add(off <= at ? off : (long) off - inserted); // in a's coordinates
+    }
+    // Every cut before the insertion is kept, and the chunker falls back into step after it: every
+    // cut of a more than 2 MiB past the insertion is kept (shifted). Not "at most 3 chunks
+    // disturbed": with normalized chunking the cut mask changes at the normal size, so one moved
+    // cut can move the next; in 600 random cases 93% disturbed no later cut, the worst 5 cuts
+    // spanning 745 KB, and this test once saw 6 disturbed chunks.
+    for (int off = 0; off < a.length; ) {
+      off += cdc.cut(a, off, a.length - off);
+      if (off <= at || off > at + (2L << 20)) {
+        assertThat(cutsB).as("cut at %d of a (insertion at %d)", off, at).contains((long) off);
+      }
+    }
   }
 
   @Test
