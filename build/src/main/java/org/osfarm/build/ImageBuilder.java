@@ -212,11 +212,14 @@ public final class ImageBuilder {
           s.users().stream()
               .map(
                   u ->
-                      List.of(
-                          u.name(),
-                          Objects.requireNonNullElse(Canonical.sha(u.password()), ""),
-                          u.sshKeys(),
-                          u.sudo()))
+                      u.passwordHash() == null // keeps the keys of earlier specs
+                          ? List.of(
+                              u.name(),
+                              Objects.requireNonNullElse(Canonical.sha(u.password()), ""),
+                              u.sshKeys(),
+                              u.sudo())
+                          : List.of(
+                              u.name(), "", u.sshKeys(), u.sudo(), Canonical.sha(u.passwordHash())))
               .toList());
       im.put("hostname", Objects.requireNonNullElse(s.hostname(), ""));
       im.put(
@@ -1227,7 +1230,11 @@ public final class ImageBuilder {
             .map(
                 u ->
                     new ImageSpec.User(
-                        u.name(), Canonical.sha(u.password()), u.sshKeys(), u.sudo()))
+                        u.name(),
+                        Canonical.sha(u.password()),
+                        u.passwordHash(),
+                        u.sshKeys(),
+                        u.sudo()))
             .toList();
     return new ImageSpec(
         s.name(),

@@ -50,10 +50,7 @@ public record ImageSpec(
       if (rootPassword != null) {
         throw new SpecException("give rootPassword or rootPasswordHash, not both");
       }
-      if (!rootPasswordHash.matches("\\$[0-9a-z]+\\$[./A-Za-z0-9$=,]+")) {
-        throw new SpecException(
-            "rootPasswordHash must be a crypt(3) hash such as the output of 'openssl passwd -6'");
-      }
+      checkCryptHash(rootPasswordHash, "rootPasswordHash");
     }
     groups = List.copyOf(groups == null ? List.of() : groups);
     packages = List.copyOf(packages == null ? List.of() : packages);
@@ -72,10 +69,26 @@ public record ImageSpec(
     }
   }
 
-  /** An account; {@code sshKeys} go to its {@code ~/.ssh/authorized_keys}. */
-  public record User(String name, String password, List<String> sshKeys, boolean sudo) {
+  /**
+   * An account; {@code sshKeys} go to its {@code ~/.ssh/authorized_keys}. Its password is given in
+   * clear ({@code password}) or as a crypt(3) hash ({@code passwordHash}, set with {@code chpasswd
+   * -e}), not both; neither leaves the account without a password.
+   */
+  public record User(
+      String name, String password, String passwordHash, List<String> sshKeys, boolean sudo) {
     public User {
       sshKeys = List.copyOf(sshKeys == null ? List.of() : sshKeys);
+      if (passwordHash != null) {
+        if (password != null) {
+          throw new SpecException("user " + name + ": give password or passwordHash, not both");
+        }
+        checkCryptHash(passwordHash, "user " + name + ": passwordHash");
+      }
+    }
+
+    /** An account with its password in clear (or none). */
+    public User(String name, String password, List<String> sshKeys, boolean sudo) {
+      this(name, password, null, sshKeys, sudo);
     }
   }
 
@@ -84,6 +97,13 @@ public record ImageSpec(
 
   /** A named shell script. */
   public record Script(String name, String content) {}
+
+  private static void checkCryptHash(String hash, String what) {
+    if (!hash.matches("\\$[0-9a-z]+\\$[./A-Za-z0-9$=,]+")) {
+      throw new SpecException(
+          what + " must be a crypt(3) hash such as the output of 'openssl passwd -6'");
+    }
+  }
 
   /** A builder for specs made in code or from command-line flags. */
   public static Builder builder() {

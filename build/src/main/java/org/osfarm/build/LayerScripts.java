@@ -68,6 +68,11 @@ final class LayerScripts {
               .append(b64(n + ":" + u.password() + "\n"))
               .append("' | base64 -d | chpasswd\n");
         }
+        if (u.passwordHash() != null) {
+          sb.append("echo '")
+              .append(b64(n + ":" + u.passwordHash() + "\n"))
+              .append("' | base64 -d | chpasswd -e\n");
+        }
         if (!u.sshKeys().isEmpty()) {
           String home = "/home/" + n;
           sb.append(

@@ -146,6 +146,7 @@ public final class SpecParser {
           new ImageSpec.User(
               name,
               text(u, "password"),
+              text(u, "passwordHash") != null ? text(u, "passwordHash") : text(u, "password-hash"),
               stringsRaw(u, "sshKeys", "sshKey"),
               Boolean.parseBoolean(text(u, "sudo"))));
     }

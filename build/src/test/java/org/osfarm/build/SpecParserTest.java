@@ -105,6 +105,45 @@ class SpecParserTest {
   }
 
   @Test
+  void userPasswordHashIsSetWithChpasswdE() {
+    String h =
+        "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1";
+    ImageSpec s =
+        SpecParser.parse(
+            "class: a\nusers:\n  - name: alice\n    passwordHash: '" + h + "'\n",
+            SpecParser.Syntax.YAML,
+            "s");
+    assertThat(s.users().getFirst().passwordHash()).isEqualTo(h);
+    assertThat(s.users().getFirst().password()).isNull();
+    String script =
+        LayerScripts.script(new BuildPlan(s, null, "amd64", java.util.List.of()), LayerKind.IMAGE);
+    assertThat(script)
+        .contains("| base64 -d | chpasswd -e")
+        .contains(
+            java.util.Base64.getEncoder()
+                .encodeToString(
+                    ("alice:" + h + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    assertThatThrownBy(
+            () ->
+                SpecParser.parse(
+                    "class: a\nusers:\n  - name: alice\n    password: x\n    passwordHash: '"
+                        + h
+                        + "'\n",
+                    SpecParser.Syntax.YAML,
+                    "s"))
+        .isInstanceOf(SpecException.class)
+        .hasMessageContaining("not both");
+    assertThatThrownBy(
+            () ->
+                SpecParser.parse(
+                    "class: a\nusers:\n  - name: alice\n    passwordHash: plain\n",
+                    SpecParser.Syntax.YAML,
+                    "s"))
+        .isInstanceOf(SpecException.class)
+        .hasMessageContaining("alice");
+  }
+
+  @Test
   void unknownFieldIsAnError() {
     assertThatThrownBy(
             () -> SpecParser.parse("class: a\npakages: [x]\n", SpecParser.Syntax.YAML, "s"))

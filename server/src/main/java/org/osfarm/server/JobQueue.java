@@ -161,28 +161,31 @@ final class JobQueue implements AutoCloseable {
   }
 
   /**
-   * The spec with its root password replaced by a SHA-512 crypt hash, so the job row (and the
-   * build) never hold it in clear. The salt is derived from the password with a key of this service
-   * (HMAC-SHA-256): the same password gives the same hash here, so identical requests still share a
-   * job and a cached image layer, while the hash is useless for precomputed tables.
+   * The spec with its root and user passwords replaced by SHA-512 crypt hashes, so the job row (and
+   * the build) never hold them in clear. The salt is derived from the account and password with a
+   * key of this service (HMAC-SHA-256): the same password gives the same hash here, so identical
+   * requests still share a job and a cached image layer, while the hash is useless for precomputed
+   * tables.
    */
   ImageSpec withoutClearPassword(ImageSpec s) {
-    if (s.rootPassword() == null) {
+    boolean clear =
+        s.rootPassword() != null || s.users().stream().anyMatch(u -> u.password() != null);
+    if (!clear) {
       return s;
     }
-    byte[] mac;
-    try {
-      javax.crypto.Mac hmac = javax.crypto.Mac.getInstance("HmacSHA256");
-      hmac.init(new javax.crypto.spec.SecretKeySpec(saltKey, "HmacSHA256"));
-      mac = hmac.doFinal(("root:" + s.rootPassword()).getBytes(StandardCharsets.UTF_8));
-    } catch (java.security.GeneralSecurityException e) {
-      throw new IllegalStateException(e);
-    }
-    StringBuilder salt = new StringBuilder();
-    for (int i = 0; i < 16; i++) {
-      salt.append(ShaCrypt.saltChar(mac[i]));
-    }
-    String hash = ShaCrypt.sha512(s.rootPassword(), salt.toString());
+    List<ImageSpec.User> users =
+        s.users().stream()
+            .map(
+                u ->
+                    u.password() == null
+                        ? u
+                        : new ImageSpec.User(
+                            u.name(),
+                            null,
+                            cryptHash(u.name(), u.password()),
+                            u.sshKeys(),
+                            u.sudo()))
+            .toList();
     return new ImageSpec(
         s.name(),
         s.className(),
@@ -191,14 +194,30 @@ final class JobQueue implements AutoCloseable {
         s.packages(),
         s.repositories(),
         null,
-        s.users(),
+        users,
         s.hostname(),
         s.files(),
         s.scripts(),
         s.kernel(),
         s.services(),
         s.firstBoot(),
-        hash);
+        s.rootPassword() == null ? s.rootPasswordHash() : cryptHash("root", s.rootPassword()));
+  }
+
+  private String cryptHash(String account, String password) {
+    byte[] mac;
+    try {
+      javax.crypto.Mac hmac = javax.crypto.Mac.getInstance("HmacSHA256");
+      hmac.init(new javax.crypto.spec.SecretKeySpec(saltKey, "HmacSHA256"));
+      mac = hmac.doFinal((account + ":" + password).getBytes(StandardCharsets.UTF_8));
+    } catch (java.security.GeneralSecurityException e) {
+      throw new IllegalStateException(e);
+    }
+    StringBuilder salt = new StringBuilder();
+    for (int i = 0; i < 16; i++) {
+      salt.append(ShaCrypt.saltChar(mac[i]));
+    }
+    return ShaCrypt.sha512(password, salt.toString());
   }
 
   Optional<Job> get(String id) {

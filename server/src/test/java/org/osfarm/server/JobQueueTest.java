@@ -125,10 +125,15 @@ class JobQueueTest {
   }
 
   @Test
-  void aJobStoresOnlyAHashOfTheRootPassword() throws Exception {
+  void aJobStoresOnlyHashesOfTheRootAndUserPasswords() throws Exception {
     String password = "Sup3r-s3cret-pw!";
+    String userPassword = "Al1ce-s3cret-pw?";
     String body =
-        "{\"name\":\"pw\",\"class\":\"debian-bookworm\",\"rootPassword\":\"" + password + "\"}";
+        "{\"name\":\"pw\",\"class\":\"debian-bookworm\",\"rootPassword\":\""
+            + password
+            + "\",\"users\":[{\"name\":\"alice\",\"password\":\""
+            + userPassword
+            + "\"}]}";
     Settings settings = ServerFixture.settings(tmp);
     try (Running r = start(settings, false)) {
       HttpResponse<String> first = r.http().post("/api/v1/jobs", "application/json", body);
@@ -146,6 +151,11 @@ class JobQueueTest {
       assertThat(built.rootPassword()).isNull();
       assertThat(built.rootPasswordHash()).startsWith("$6$");
       assertThat(ShaCrypt.verify(password, built.rootPasswordHash())).isTrue();
+      ImageSpec.User alice = built.users().getFirst();
+      assertThat(alice.password()).isNull();
+      assertThat(alice.passwordHash()).startsWith("$6$");
+      assertThat(ShaCrypt.verify(userPassword, alice.passwordHash())).isTrue();
+      assertThat(ShaCrypt.verify(password, alice.passwordHash())).isFalse();
       // a different password gives a different hash (and job)
       String other = body.replace(password, password + "2");
       HttpResponse<String> third = r.http().post("/api/v1/jobs", "application/json", other);
@@ -155,14 +165,17 @@ class JobQueueTest {
       // nor do the job API, its log or the database hold it
       assertThat(r.http().get("/api/v1/jobs/" + id).body()).doesNotContain(password);
       assertThat(r.http().get("/api/v1/jobs/" + id + "/log").body()).doesNotContain(password);
+      assertThat(r.http().get("/api/v1/jobs/" + id).body()).doesNotContain(userPassword);
     }
-    byte[] needle = password.getBytes(StandardCharsets.UTF_8);
-    try (var files = java.nio.file.Files.walk(tmp)) {
-      for (Path f : files.filter(java.nio.file.Files::isRegularFile).toList()) {
-        if (f.getFileName().toString().startsWith("server.db")
-            || f.startsWith(settings.dataDir())) {
-          byte[] b = java.nio.file.Files.readAllBytes(f);
-          assertThat(indexOf(b, needle)).as("the password in %s", f).isEqualTo(-1);
+    for (String secret : List.of(password, userPassword)) {
+      byte[] needle = secret.getBytes(StandardCharsets.UTF_8);
+      try (var files = java.nio.file.Files.walk(tmp)) {
+        for (Path f : files.filter(java.nio.file.Files::isRegularFile).toList()) {
+          if (f.getFileName().toString().startsWith("server.db")
+              || f.startsWith(settings.dataDir())) {
+            byte[] b = java.nio.file.Files.readAllBytes(f);
+            assertThat(indexOf(b, needle)).as("a password in %s", f).isEqualTo(-1);
+          }
         }
       }
     }
