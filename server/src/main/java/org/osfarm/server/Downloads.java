@@ -5,14 +5,22 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Base64;
+import java.util.Comparator;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
@@ -52,6 +60,7 @@ final class Downloads {
 
   private final Path exportDir;
   private final Path workDir;
+  private final long maxBytes;
   private final Duration wait;
   private final ServerMetrics metrics;
   private final ThreadPoolExecutor pool;
@@ -65,6 +74,8 @@ final class Downloads {
    *     directory, reachable from its user namespace)
    * @param threads conversions running at once; further ones wait in a queue of {@code maxQueued}
    * @param wait how long a request waits for its conversion before 503 with {@code Retry-After}
+   * @param maxBytes bytes of finished exports kept; after each new one, the least recently served
+   *     others are removed until the rest fit (the new one always stays)
    */
   Downloads(
       Path exportDir,
@@ -72,9 +83,11 @@ final class Downloads {
       int threads,
       int maxQueued,
       Duration wait,
+      long maxBytes,
       ServerMetrics metrics) {
     this.exportDir = exportDir;
     this.workDir = workDir;
+    this.maxBytes = maxBytes;
     this.wait = wait;
     this.metrics = metrics;
     this.pool =
@@ -162,9 +175,56 @@ final class Downloads {
     Path file = exportDir.resolve(key);
     Path sum = exportDir.resolve(key + ".sha256");
     if (Files.exists(file) && Files.exists(sum)) {
+      try {
+        // the eviction order: an export's modification time is when it was last served
+        Files.setLastModifiedTime(file, FileTime.from(Instant.now()));
+      } catch (IOException e) {
+        // removed by an eviction in between: make it again
+        return null;
+      }
       return new Prepared(file, Files.readString(sum).trim());
     }
     return null;
+  }
+
+  /**
+   * Removes the least recently served exports other than {@code keep} until the exports fit in the
+   * limit. The checksum file goes first, so a half-removed export never counts as done; a download
+   * already streaming a removed file goes on (the open file outlives its name) and a later one
+   * makes it again, byte for byte the same.
+   */
+  private synchronized void evict(String keep) throws IOException {
+    record Export(String key, long size, long served) {}
+    List<Export> all = new ArrayList<>();
+    long total = 0;
+    try (DirectoryStream<Path> ds = Files.newDirectoryStream(exportDir)) {
+      for (Path p : ds) {
+        String n = p.getFileName().toString();
+        if (n.endsWith(".sha256") || n.endsWith(".part") || n.startsWith("export-")) {
+          continue;
+        }
+        try {
+          BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
+          all.add(new Export(n, a.size(), a.lastModifiedTime().toMillis()));
+          total += a.size();
+        } catch (NoSuchFileException e) {
+          // removed meanwhile
+        }
+      }
+    }
+    all.sort(Comparator.comparingLong(Export::served));
+    for (Export e : all) {
+      if (total <= maxBytes) {
+        break;
+      }
+      if (e.key().equals(keep) || running.containsKey(e.key())) {
+        continue;
+      }
+      Files.deleteIfExists(exportDir.resolve(e.key() + ".sha256"));
+      Files.deleteIfExists(exportDir.resolve(e.key()));
+      total -= e.size();
+      metrics.exportsEvicted.increment();
+    }
   }
 
   private CompletableFuture<Prepared> submit(
@@ -206,6 +266,7 @@ final class Downloads {
       Files.writeString(sumTmp, hex + "\n");
       Files.move(sumTmp, sum, StandardCopyOption.ATOMIC_MOVE);
       metrics.exportsWritten.increment();
+      evict(key);
       return new Prepared(file, hex);
     } finally {
       Files.deleteIfExists(tmp);

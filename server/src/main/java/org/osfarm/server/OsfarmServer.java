@@ -204,6 +204,7 @@ public final class OsfarmServer implements AutoCloseable {
             settings.workers(),
             settings.maxQueued(),
             settings.syncTimeout(),
+            settings.exportsMax(),
             metrics);
     packageIndex = new PackageIndex(settings.dataDir().resolve("indices"), Duration.ofHours(6));
     metrics.gauge("osfarm.queue.length", "jobs waiting", jobs::queued);

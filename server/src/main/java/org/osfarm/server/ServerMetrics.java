@@ -21,6 +21,7 @@ final class ServerMetrics {
   final Counter bytesServed;
   final Counter downloads;
   final Counter exportsWritten;
+  final Counter exportsEvicted;
   final Timer buildTime;
 
   ServerMetrics() {
@@ -54,6 +55,10 @@ final class ServerMetrics {
     exportsWritten =
         Counter.builder("osfarm.exports.written")
             .description("snapshots written to a download format (once per snapshot and format)")
+            .register(registry);
+    exportsEvicted =
+        Counter.builder("osfarm.exports.evicted")
+            .description("snapshot exports removed to keep DATA/exports under its limit")
             .register(registry);
     buildTime = Timer.builder("osfarm.build.duration").register(registry);
     new JvmMemoryMetrics().bindTo(registry);

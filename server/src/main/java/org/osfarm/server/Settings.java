@@ -30,6 +30,8 @@ import org.osfarm.build.ImageBuilder;
  *     MiB)
  * @param syncTimeout how long a synchronous request waits for its build ({@code
  *     OSFARM_SYNC_TIMEOUT}, ISO-8601 like {@code PT30M}, default 30 minutes)
+ * @param exportsMax bytes of snapshot exports kept in {@code DATA/exports} ({@code
+ *     OSFARM_EXPORTS_MAX}, default 20G); the least recently served go first
  */
 public record Settings(
     InetSocketAddress listen,
@@ -42,7 +44,8 @@ public record Settings(
     int workers,
     int maxQueued,
     long uploadLimit,
-    Duration syncTimeout) {
+    Duration syncTimeout,
+    long exportsMax) {
 
   public Settings {
     if (workers < 1) {
@@ -53,6 +56,9 @@ public record Settings(
     }
     if (uploadLimit < 1024) {
       throw new IllegalArgumentException("upload limit must be at least 1024 bytes");
+    }
+    if (exportsMax < 0) {
+      throw new IllegalArgumentException("exports limit must not be negative");
     }
   }
 
@@ -77,7 +83,8 @@ public record Settings(
         Integer.parseInt(env.getOrDefault("OSFARM_WORKERS", "2")),
         Integer.parseInt(env.getOrDefault("OSFARM_MAX_QUEUED", "100")),
         parseSize(env.getOrDefault("OSFARM_UPLOAD_LIMIT", "1M")),
-        Duration.parse(env.getOrDefault("OSFARM_SYNC_TIMEOUT", "PT30M")));
+        Duration.parse(env.getOrDefault("OSFARM_SYNC_TIMEOUT", "PT30M")),
+        parseSize(env.getOrDefault("OSFARM_EXPORTS_MAX", "20G")));
   }
 
   public Settings withListen(InetSocketAddress a) {
@@ -92,7 +99,8 @@ public record Settings(
         workers,
         maxQueued,
         uploadLimit,
-        syncTimeout);
+        syncTimeout,
+        exportsMax);
   }
 
   public Settings withOpenRead(boolean open) {
@@ -107,7 +115,8 @@ public record Settings(
         workers,
         maxQueued,
         uploadLimit,
-        syncTimeout);
+        syncTimeout,
+        exportsMax);
   }
 
   public Settings withWorkers(int n) {
@@ -122,7 +131,8 @@ public record Settings(
         n,
         maxQueued,
         uploadLimit,
-        syncTimeout);
+        syncTimeout,
+        exportsMax);
   }
 
   public Settings withUploadLimit(long bytes) {
@@ -137,7 +147,8 @@ public record Settings(
         workers,
         maxQueued,
         bytes,
-        syncTimeout);
+        syncTimeout,
+        exportsMax);
   }
 
   public Settings withBuildCache(Path dir) {
@@ -152,7 +163,8 @@ public record Settings(
         workers,
         maxQueued,
         uploadLimit,
-        syncTimeout);
+        syncTimeout,
+        exportsMax);
   }
 
   public Settings withRequireTokens(boolean require) {
@@ -167,7 +179,8 @@ public record Settings(
         workers,
         maxQueued,
         uploadLimit,
-        syncTimeout);
+        syncTimeout,
+        exportsMax);
   }
 
   public Settings withDatabase(Path file) {
@@ -182,7 +195,8 @@ public record Settings(
         workers,
         maxQueued,
         uploadLimit,
-        syncTimeout);
+        syncTimeout,
+        exportsMax);
   }
 
   public Settings withDataDir(Path dir) {
@@ -197,7 +211,8 @@ public record Settings(
         workers,
         maxQueued,
         uploadLimit,
-        syncTimeout);
+        syncTimeout,
+        exportsMax);
   }
 
   public Settings withMaxQueued(int n) {
@@ -212,7 +227,8 @@ public record Settings(
         workers,
         n,
         uploadLimit,
-        syncTimeout);
+        syncTimeout,
+        exportsMax);
   }
 
   public Settings withSyncTimeout(Duration d) {
@@ -227,7 +243,8 @@ public record Settings(
         workers,
         maxQueued,
         uploadLimit,
-        d);
+        d,
+        exportsMax);
   }
 
   /** Parses {@code HOST:PORT} (IPv6 hosts in brackets). */

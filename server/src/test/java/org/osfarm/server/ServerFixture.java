@@ -26,7 +26,8 @@ final class ServerFixture {
         2,
         100,
         64 * 1024,
-        Duration.ofMinutes(2));
+        Duration.ofMinutes(2),
+        1L << 30);
   }
 
   static final String STATUS_V1 =
