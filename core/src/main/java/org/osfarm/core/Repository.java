@@ -746,7 +746,12 @@ public final class Repository implements Closeable {
 
   // ---------------------------------------------------------------- refs
 
-  /** Points {@code name} at the snapshot {@code target} resolves to (creating or moving it). */
+  /**
+   * Points {@code name} at the snapshot {@code target} resolves to (creating or moving it).
+   *
+   * @throws SignatureException if {@code name} is a channel ({@code channels/...}), the repository
+   *     requires signatures and the snapshot is not signed by a trusted key; nothing changed
+   */
   public RefUpdate tag(String name, String target) {
     // Under the shared lock, a gc cannot remove the snapshot between resolving and naming it.
     try (RepositoryLock.Held held = lock.shared()) {
@@ -757,6 +762,21 @@ public final class Repository implements Closeable {
 
   private RefUpdate tagLocked(String name, String target) {
     Digest id = resolve(target);
+    if (name.startsWith(Channels.PREFIX) && keys.requiresSignatures()) {
+      // the same rule as promote: a channel of a repository that requires signatures only ever
+      // names a snapshot signed by a trusted key
+      try {
+        verifySignature(id, keys.trusted());
+      } catch (SignatureException e) {
+        throw new SignatureException(
+            e.reason(),
+            "not tagged "
+                + name
+                + ": this repository requires signatures for channels; "
+                + e.getMessage(),
+            e);
+      }
+    }
     for (int attempt = 0; attempt < 10; attempt++) {
       Digest old = refs.get(name).orElse(null);
       RefUpdate u = refs.compareAndSet(name, old, id, "tag: " + target);

@@ -463,10 +463,18 @@ class SigningTest {
           .hasMessageContaining("not promoted to testing")
           .hasMessageContaining("not signed");
       assertThat(repo.refs().get("channels/testing")).isEmpty();
+      // tagging a channel directly obeys the same rule; other refs are not channels
+      assertThatThrownBy(() -> repo.tag("channels/testing", unsigned.hex()))
+          .isInstanceOf(SignatureException.class)
+          .hasMessageContaining("not tagged channels/testing")
+          .hasMessageContaining("not signed");
+      assertThat(repo.refs().get("channels/testing")).isEmpty();
+      assertThat(repo.tag("images/old-again", unsigned.hex())).isEqualTo(RefUpdate.CREATED);
       Digest signed = publish(repo, "images/new");
       assertThat(ch.promote("images/new", "testing", null).signer().name()).isEqualTo("release");
       assertThat(ch.list().get(2).signer()).isEqualTo("unsigned");
       assertThat(repo.refs().get("channels/testing")).contains(signed);
+      assertThat(repo.tag("channels/development", "images/new")).isEqualTo(RefUpdate.CREATED);
     }
   }
 
