@@ -22,10 +22,12 @@ import picocli.CommandLine.ParentCommand;
 @Command(
     name = "bootimage",
     description = {
-      "Make a tiny boot image: a disk image with a kernel and an initramfs holding the mount"
-          + " client, which boots a snapshot from an osfarm URL as its root (lazily, over HTTP)"
-          + " with a writable overlay on a scratch disk.",
-      "With --boot, boot such an image under qemu-system-x86_64 with the console on stdout."
+      "Make (or with --boot, boot) a tiny image that boots a snapshot over HTTP.",
+      "",
+      "Make a tiny boot image: a disk image with a kernel and an initramfs holding the mount "
+          + "client, which boots a snapshot from an osfarm URL as its root (lazily, over HTTP) with a"
+          + " writable overlay on a scratch disk. With --boot, boot such an image under "
+          + "qemu-system-x86_64 with the console on stdout."
     })
 final class BootimageCommand implements Callable<Integer> {
   /** The ref of the kernel image built when --kernel-from is not given. */

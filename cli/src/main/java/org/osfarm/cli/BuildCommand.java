@@ -25,10 +25,12 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "build",
     description = {
-      "Build an image from a spec (XML, YAML or JSON) or from libfsimage-style flags,",
-      "reusing every cached layer. Prints the image's snapshot id as the last line of stdout;",
-      "progress and the build log go to stderr.",
-      "Example: osfarm build --class debian-bookworm -g core -g base -p python3 -o img.tar.gz"
+      "Build an image from a spec or libfsimage-style flags, reusing cached layers.",
+      "",
+      "Build an image from a spec (XML, YAML or JSON) or from libfsimage-style flags, reusing "
+          + "every cached layer. Prints the image's snapshot id as the last line of stdout; progress "
+          + "and the build log go to stderr. Example: osfarm build --class debian-bookworm -g core -g"
+          + " base -p python3 -o img.tar.gz"
     })
 final class BuildCommand implements Callable<Integer> {
   @ParentCommand OsfarmCommand top;

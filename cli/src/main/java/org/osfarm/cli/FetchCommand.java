@@ -21,8 +21,10 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "fetch",
     description = {
-      "Fetch an image file offered by 'osfarm serve --images', copying every block found in the",
-      "seeds locally while the missing blocks stream in; verified end to end; resumes."
+      "Fetch an image file from 'osfarm serve --images', reusing blocks of local seeds.",
+      "",
+      "Fetch an image file offered by 'osfarm serve --images', copying every block found in the"
+          + " seeds locally while the missing blocks stream in; verified end to end; resumes."
     })
 final class FetchCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

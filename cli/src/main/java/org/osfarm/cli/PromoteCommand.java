@@ -13,9 +13,11 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "promote",
     description = {
-      "Move channel CHANNEL (ref channels/CHANNEL) to a snapshot, or to what another channel",
-      "holds (--from). A compare-and-swap: it fails if the channel moved meanwhile, or is not",
-      "at --expect. With 'require-signatures yes' only trusted signed snapshots are promoted."
+      "Move a channel (ref channels/CHANNEL) to a snapshot or another channel's.",
+      "",
+      "Move channel CHANNEL (ref channels/CHANNEL) to a snapshot, or to what another channel "
+          + "holds (--from). A compare-and-swap: it fails if the channel moved meanwhile, or is not "
+          + "at --expect. With 'require-signatures yes' only trusted signed snapshots are promoted."
     })
 final class PromoteCommand implements Callable<Integer> {
   @ParentCommand OsfarmCommand top;

@@ -15,8 +15,10 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "pull",
     description = {
-      "Copy a snapshot from the repository served at URL ('osfarm serve') into this one,",
-      "fetching only objects this repository lacks (from any image). Resumes if interrupted."
+      "Copy a snapshot from a served repository, fetching only the objects missing here.",
+      "",
+      "Copy a snapshot from the repository served at URL ('osfarm serve') into this one, "
+          + "fetching only objects this repository lacks (from any image). Resumes if interrupted."
     })
 final class PullCommand implements Callable<Integer> {
   @ParentCommand OsfarmCommand top;

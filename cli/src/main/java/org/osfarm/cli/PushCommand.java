@@ -18,9 +18,11 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "push",
     description = {
-      "Copy a snapshot to the repository served at URL ('osfarm serve'), sending only objects",
-      "it lacks, then move its ref (compare-and-swap). The service needs a token",
-      "($OSFARM_TOKEN or --token-file) unless it runs with --allow-push."
+      "Copy a snapshot to a served repository, sending only the objects it lacks.",
+      "",
+      "Copy a snapshot to the repository served at URL ('osfarm serve'), sending only objects "
+          + "it lacks, then move its ref (compare-and-swap). The service needs a token ($OSFARM_TOKEN"
+          + " or --token-file) unless it runs with --allow-push."
     })
 final class PushCommand implements Callable<Integer> {
   @ParentCommand OsfarmCommand top;

@@ -22,13 +22,16 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "rebase",
     description = {
-      "Move the local changes of a writable mount (SCRATCH of 'osfarm mount --writable') onto the",
-      "snapshot REF names. Local changes win under /etc and /var, upstream's elsewhere;",
-      "/etc/passwd, group, shadow and gshadow are merged record by record, and local users or",
-      "groups whose id upstream now uses are given a free id and their files re-owned. Every",
-      "conflict is reported. Dropped files are kept in SCRATCH/rebase-backup-TIME/. The snapshots",
-      "come from --repo (default: the scratch directory's source, if it is a directory); pull a",
-      "remote one first with 'osfarm pull'. Refuses while SCRATCH is mounted."
+      "Move the local changes of a writable mount onto a newer snapshot.",
+      "",
+      "Move the local changes of a writable mount (SCRATCH of 'osfarm mount --writable') onto "
+          + "the snapshot REF names. Local changes win under /etc and /var, upstream's elsewhere; "
+          + "/etc/passwd, group, shadow and gshadow are merged record by record, and local users or "
+          + "groups whose id upstream now uses are given a free id and their files re-owned. Every "
+          + "conflict is reported. Dropped files are kept in SCRATCH/rebase-backup-TIME/. The "
+          + "snapshots come from --repo (default: the scratch directory's source, if it is a "
+          + "directory); pull a remote one first with 'osfarm pull'. Refuses while SCRATCH is "
+          + "mounted."
     })
 final class RebaseCommand implements Callable<Integer> {
   @ParentCommand OsfarmCommand top;

@@ -18,15 +18,17 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "serve",
     description = {
-      "Run the osfarm service until interrupted: the web UI and REST API (/api/v1, OpenAPI at",
-      "/api/v1/openapi.json), the URL interface (/create), the build job queue, /metrics, and",
-      "the object protocol for other osfarm hosts (/v1: pull, push). With --images, also the",
-      "image files of DIR for block-level 'osfarm fetch' (/v1/images).",
+      "Run the osfarm service (web UI, REST API, jobs, object protocol) until interrupted.",
       "",
-      "Every setting can also come from the environment: OSFARM_LISTEN, OSFARM_SERVER_DB,",
-      "OSFARM_SERVER_DATA, OSFARM_OPEN_READ, OSFARM_REQUIRE_TOKENS, OSFARM_WORKERS,",
-      "OSFARM_MAX_QUEUED, OSFARM_UPLOAD_LIMIT, OSFARM_SYNC_TIMEOUT (options win). Requests that",
-      "change anything need 'Authorization: Bearer TOKEN' ('osfarm token create')."
+      "Run the osfarm service until interrupted: the web UI and REST API (/api/v1, OpenAPI at "
+          + "/api/v1/openapi.json), the URL interface (/create), the build job queue, /metrics, and "
+          + "the object protocol for other osfarm hosts (/v1: pull, push). With --images, also the "
+          + "image files of DIR for block-level 'osfarm fetch' (/v1/images).",
+      "",
+      "Every setting can also come from the environment: OSFARM_LISTEN, OSFARM_SERVER_DB, "
+          + "OSFARM_SERVER_DATA, OSFARM_OPEN_READ, OSFARM_REQUIRE_TOKENS, OSFARM_WORKERS, "
+          + "OSFARM_MAX_QUEUED, OSFARM_UPLOAD_LIMIT, OSFARM_SYNC_TIMEOUT, OSFARM_EXPORTS_MAX "
+          + "(options win). Requests that change anything need 'Authorization: Bearer TOKEN' ('osfarm token create')."
     })
 final class ServeCommand implements Callable<Integer> {
   @ParentCommand OsfarmCommand top;

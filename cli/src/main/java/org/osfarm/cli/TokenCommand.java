@@ -14,13 +14,10 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "token",
     description = {
-      "Manage the API tokens of 'osfarm serve'. Requests that change anything (build, tag,",
-      "delete) send one as 'Authorization: Bearer TOKEN'; the web UI asks for it at /login."
-    },
-    subcommands = {
-      TokenCommand.Create.class,
-      TokenCommand.ListTokens.class,
-      TokenCommand.Revoke.class
+      "Manage the API tokens of 'osfarm serve'.",
+      "",
+      "Manage the API tokens of 'osfarm serve'. Requests that change anything (build, tag, "
+          + "delete) send one as 'Authorization: Bearer TOKEN'; the web UI asks for it at /login."
     })
 final class TokenCommand {
   @ParentCommand OsfarmCommand top;
