@@ -28,7 +28,8 @@ import picocli.CommandLine.Spec;
       "Every setting can also come from the environment: OSFARM_LISTEN, OSFARM_SERVER_DB, "
           + "OSFARM_SERVER_DATA, OSFARM_OPEN_READ, OSFARM_REQUIRE_TOKENS, OSFARM_WORKERS, "
           + "OSFARM_MAX_QUEUED, OSFARM_UPLOAD_LIMIT, OSFARM_SYNC_TIMEOUT, OSFARM_EXPORTS_MAX "
-          + "(options win). Requests that change anything need 'Authorization: Bearer TOKEN' ('osfarm token create')."
+          + "(options win). Requests that change anything need 'Authorization: Bearer TOKEN' "
+          + "('osfarm token create')."
     })
 final class ServeCommand implements Callable<Integer> {
   @ParentCommand OsfarmCommand top;
