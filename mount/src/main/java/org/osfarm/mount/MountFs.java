@@ -364,9 +364,7 @@ final class MountFs implements FuseOperations {
         return 0;
       }
       long end = Math.min(fileSize, offset + size);
-      if (TRACE) {
-        System.err.println("read " + path + " " + offset + " " + size);
-      }
+      long t0 = TRACE ? System.nanoTime() : 0;
       int i = f.chunkAt(offset);
       if (offset == f.nextOffset && offset > 0) {
         // Sequential: the reader continues where it stopped. A first read or a random one (the
@@ -390,6 +388,10 @@ final class MountFs implements FuseOperations {
         i++;
       }
       f.nextOffset = end;
+      if (TRACE) {
+        System.err.printf(
+            "read %s %d %d %d us%n", path, offset, size, (System.nanoTime() - t0) / 1000);
+      }
       return written;
     } catch (IOException | RuntimeException e) {
       return eio("read", path, e);
