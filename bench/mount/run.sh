@@ -184,7 +184,7 @@ import sys, tarfile
 print(sum(m.size for m in tarfile.open(sys.argv[1]) if m.isreg()))
 PY
 )
-  echo "# image: $(stat -c %s "$W/base.tar") bytes of tar, $image_bytes bytes in regular files"
+  echo "# image: $(stat -L -c %s "$W/base.tar") bytes of tar, $image_bytes bytes in regular files"
   echo "| run | mount ready s | first byte s | total s | network bytes | object bytes | % of image | output |"
   echo "|---|---|---|---|---|---|---|---|"
   for run in $(seq 1 "$RUNS"); do

@@ -50,6 +50,13 @@ final class MountCommand implements Callable<Integer> {
   boolean offline;
 
   @Option(
+      names = "--cache-local",
+      description =
+          "Copy what is read from a local repository into the cache too (default: read it"
+              + " directly; for a repository on a slow or network file system).")
+  boolean cacheLocal;
+
+  @Option(
       names = "--writable",
       paramLabel = "SCRATCH",
       description = "A writable overlay (overlayfs, root) with its changes in SCRATCH/upper.")
@@ -90,6 +97,7 @@ final class MountCommand implements Callable<Integer> {
               MountOptions.parseSize(cacheSize),
               pins,
               offline,
+              cacheLocal,
               writable,
               follow,
               MountOptions.parseDuration(followInterval),

@@ -85,7 +85,9 @@ public final class Mount implements Closeable {
         o.offline() ? new OfflineSource(o.source()) : ObjectSources.open(o.source());
     ObjectCache cache;
     try {
-      cache = new ObjectCache(o.cacheDir(), o.cacheSize(), source, o.offline());
+      // A local repository is a verified store on this host: read it directly, cache pins only.
+      boolean direct = source instanceof LocalObjectSource && !o.cacheLocal();
+      cache = new ObjectCache(o.cacheDir(), o.cacheSize(), source, o.offline(), direct);
     } catch (IOException | RuntimeException e) {
       source.close();
       throw e;

@@ -364,13 +364,13 @@ final class MountFs implements FuseOperations {
         return 0;
       }
       long end = Math.min(fileSize, offset + size);
-      if (TRACE) {
-        System.err.println("read " + path + " " + offset + " " + size);
-      }
+      long t0 = TRACE ? System.nanoTime() : 0;
       int i = f.chunkAt(offset);
-      if (offset == f.nextOffset && offset > 0) {
-        // Sequential: the reader continues where it stopped. A first read or a random one (the
-        // page faults of a mapped library) fetches only what it touches.
+      if (offset > 0 && (offset == f.nextOffset || i < f.prefetchedTo)) {
+        // Sequential: the reader continues where it stopped, or reads inside the window already
+        // hinted (the kernel's read-ahead sends its requests on several threads, so they reach
+        // us out of order). A first read or a random one (the page faults of a mapped library)
+        // fetches only what it touches.
         prefetch(f, i + 1);
       }
       long pos = offset;
@@ -390,6 +390,10 @@ final class MountFs implements FuseOperations {
         i++;
       }
       f.nextOffset = end;
+      if (TRACE) {
+        System.err.printf(
+            "read %s %d %d %d us%n", path, offset, size, (System.nanoTime() - t0) / 1000);
+      }
       return written;
     } catch (IOException | RuntimeException e) {
       return eio("read", path, e);

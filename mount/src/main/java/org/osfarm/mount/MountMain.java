@@ -17,7 +17,7 @@ import java.util.List;
 public final class MountMain {
   static final String USAGE =
       "usage: osfarm-mount SOURCE REF MOUNTPOINT [--cache DIR] [--cache-size 2G] [--pin FILE]..."
-          + " [--offline] [--writable SCRATCH] [--follow] [--follow-interval 30s]"
+          + " [--offline] [--cache-local] [--writable SCRATCH] [--follow] [--follow-interval 30s]"
           + " [--trust KEYFILE] [--foreground] [--stats-file FILE]\n"
           + "       osfarm-mount --umount MOUNTPOINT";
 
@@ -113,6 +113,7 @@ public final class MountMain {
     long cacheSize = MountOptions.DEFAULT_CACHE_SIZE;
     List<Path> pins = new ArrayList<>();
     boolean offline = false;
+    boolean cacheLocal = false;
     boolean follow = false;
     boolean foreground = false;
     Path writable = null;
@@ -128,6 +129,7 @@ public final class MountMain {
       }
       switch (a) {
         case "--offline" -> offline = true;
+        case "--cache-local" -> cacheLocal = true;
         case "--follow" -> follow = true;
         case "--foreground", "-f" -> foreground = true;
         case "--cache",
@@ -172,6 +174,7 @@ public final class MountMain {
         cacheSize,
         pins,
         offline,
+        cacheLocal,
         writable,
         follow,
         interval,

@@ -15,6 +15,9 @@ import java.util.List;
  * @param cacheSize bound on cached bytes; pinned objects excepted
  * @param pins files listing paths to fetch up front and never evict, one per line
  * @param offline never contact the source
+ * @param cacheLocal also copy what is read from a local repository into the disk cache (by default
+ *     a local repository, itself a verified store on this host, is read directly and only pinned
+ *     objects are cached; useful when the repository sits on a slow or network file system)
  * @param writable scratch directory for a writable overlay, or null
  * @param follow re-resolve {@code ref} every {@code followInterval} and serve the new snapshot
  * @param trust public key file for signature checks, or null
@@ -30,6 +33,7 @@ public record MountOptions(
     long cacheSize,
     List<Path> pins,
     boolean offline,
+    boolean cacheLocal,
     Path writable,
     boolean follow,
     Duration followInterval,
@@ -136,6 +140,7 @@ public record MountOptions(
     private long cacheSize = DEFAULT_CACHE_SIZE;
     private final List<Path> pins = new java.util.ArrayList<>();
     private boolean offline;
+    private boolean cacheLocal;
     private Path writable;
     private boolean follow;
     private Duration followInterval = DEFAULT_FOLLOW_INTERVAL;
@@ -172,6 +177,11 @@ public record MountOptions(
 
     public Builder offline(boolean v) {
       offline = v;
+      return this;
+    }
+
+    public Builder cacheLocal(boolean v) {
+      cacheLocal = v;
       return this;
     }
 
@@ -219,6 +229,7 @@ public record MountOptions(
           cacheSize,
           pins,
           offline,
+          cacheLocal,
           writable,
           follow,
           followInterval,

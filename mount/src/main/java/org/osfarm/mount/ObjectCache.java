@@ -41,15 +41,24 @@ import org.osfarm.core.Digest;
  *
  * <p>Invariants: an object file appears only by an atomic rename of a complete temp file, and every
  * read from disk is verified against its id (a file a crash left damaged is dropped and fetched
- * again), so the cache never serves wrong bytes. The sum of cached sizes stays at or below the
- * bound, except that pinned objects are never evicted (pins alone may exceed it). Offline, the
- * source is never asked; a miss is an {@link IOException}.
+ * again); what comes from the source was verified by the source ({@link ObjectSource#read}); so the
+ * cache never serves wrong bytes. The sum of cached sizes stays at or below the bound, except that
+ * pinned objects are never evicted (pins alone may exceed it). Offline, the source is never asked;
+ * a miss is an {@link IOException}.
  *
- * <p>A small in-memory layer keeps the most recently read objects (a 128 KiB chunk is read by the
- * kernel in several pieces). Thread-safe; concurrent reads of one missing object fetch it once.
+ * <p>A small in-memory layer keeps the most recently read objects (a chunk is read by the kernel in
+ * several 128 KiB pieces). {@link #prefetch} is the read-ahead of a sequential reader: worker
+ * threads load the next chunks into that layer (from disk or from the source), so the FUSE request
+ * that needs one finds it in memory or joins its load; several loads are in flight at once, which
+ * is what keeps the disk or the link busy while the kernel sends one request at a time.
+ *
+ * <p>Direct mode (a local repository, see {@link #ObjectCache(Path, long, ObjectSource, boolean,
+ * boolean)}): objects are read from the source into memory only; pins are still stored on disk.
+ * Thread-safe; concurrent reads of one missing object fetch it once.
  */
 public final class ObjectCache implements Closeable {
   private static final long HOT_BYTES = 64L << 20;
+  private static final boolean TRACE = System.getenv("OSFARM_MOUNT_TRACE") != null;
 
   private final Path dir;
   private final Path objects;
@@ -57,6 +66,7 @@ public final class ObjectCache implements Closeable {
   private final ObjectSource source;
   private final long maxBytes;
   private final boolean offline;
+  private final boolean direct;
   private final FileChannel lockChannel;
   private final FileLock lock;
 
@@ -99,6 +109,18 @@ public final class ObjectCache implements Closeable {
    */
   public ObjectCache(Path dir, long maxBytes, ObjectSource source, boolean offline)
       throws IOException {
+    this(dir, maxBytes, source, offline, false);
+  }
+
+  /**
+   * As {@link #ObjectCache(Path, long, ObjectSource, boolean)}; with {@code direct}, objects that
+   * are not pinned are read from the source into memory only, never stored on disk: for a source
+   * that is itself a verified store on this host (a local repository), where a disk copy would only
+   * cost a write and a second hash. Pins are still stored, so they keep working offline.
+   */
+  public ObjectCache(Path dir, long maxBytes, ObjectSource source, boolean offline, boolean direct)
+      throws IOException {
+    this.direct = direct && !offline;
     this.dir = dir;
     this.objects = dir.resolve("objects");
     this.tmp = dir.resolve("tmp");
@@ -158,16 +180,11 @@ public final class ObjectCache implements Closeable {
       cacheHits.incrementAndGet();
       return b;
     }
-    b = readDisk(id);
-    if (b != null) {
-      cacheHits.incrementAndGet();
-      hotPut(id, b);
-      return b;
+    CompletableFuture<byte[]> ahead = inFlight.get(id);
+    if (ahead != null) { // a read-ahead is loading it
+      return await(ahead);
     }
-    if (offline) {
-      throw new IOException("object " + id + " is not cached and the mount is offline");
-    }
-    return fetch(id);
+    return load(id);
   }
 
   /** True if the object is on disk (or being fetched). */
@@ -176,31 +193,46 @@ public final class ObjectCache implements Closeable {
   }
 
   /**
-   * Starts fetching those of {@code ids} that are not cached, in the background, in order. Does
-   * nothing offline.
+   * Read-ahead for a sequential reader: loads those of {@code ids} that are not in memory on the
+   * read-ahead threads, in order, from disk or (online) from the source, verified as every read is.
+   * A later {@link #read} of one of them takes it from memory or waits for its load instead of
+   * starting its own. Objects neither cached nor fetchable are skipped (the read that needs one
+   * reports the error).
    */
   public void prefetch(List<Digest> ids) {
-    if (offline || ids.isEmpty()) {
+    if (ids.isEmpty()) {
       return;
     }
+    List<Digest> load = new ArrayList<>();
     List<Digest> missing = new ArrayList<>();
-    synchronized (this) {
+    synchronized (hot) {
       for (Digest id : ids) {
-        if (!lru.containsKey(id) && !inFlight.containsKey(id)) {
+        if (!hot.containsKey(id) && !inFlight.containsKey(id)) {
+          load.add(id);
+        }
+      }
+    }
+    if (load.isEmpty()) {
+      return;
+    }
+    synchronized (this) {
+      for (Digest id : load) {
+        if (!lru.containsKey(id)) {
           missing.add(id);
         }
       }
     }
-    if (missing.isEmpty()) {
-      return;
+    if (offline) {
+      load.removeAll(missing);
+    } else if (!missing.isEmpty()) {
+      source.prefetch(missing);
     }
-    source.prefetch(missing);
-    for (Digest id : missing) {
+    for (Digest id : load) {
       prefetcher.execute(
           () -> {
             try {
-              if (!contains(id)) {
-                fetch(id);
+              if (hotGet(id) == null) {
+                load(id);
               }
             } catch (IOException | RuntimeException e) {
               // a hint only: the read that needs the object reports the error
@@ -223,13 +255,13 @@ public final class ObjectCache implements Closeable {
       if (offline) {
         throw new IOException("pinned object " + id + " is not cached and the mount is offline");
       }
-      b = fetch(id);
+      b = load(id);
     }
     boolean onDisk;
     synchronized (this) {
       onDisk = lru.containsKey(id);
     }
-    if (!onDisk) { // a concurrent fetch stored it and an eviction took it before it was pinned
+    if (!onDisk) { // read directly, or stored and evicted by a concurrent load before the pin
       store(id, b);
     }
     return b;
@@ -242,24 +274,43 @@ public final class ObjectCache implements Closeable {
     evict();
   }
 
-  private byte[] fetch(Digest id) throws IOException {
+  /**
+   * Loads {@code id} into memory from disk or, when it is not cached, from the source (verified and
+   * stored on disk). One load per id at a time: concurrent callers share it.
+   */
+  private byte[] load(Digest id) throws IOException {
     CompletableFuture<byte[]> mine = new CompletableFuture<>();
     CompletableFuture<byte[]> other = inFlight.putIfAbsent(id, mine);
     if (other != null) {
       return await(other);
     }
     try {
-      byte[] b = readDisk(id); // a concurrent fetch may have finished meanwhile
+      byte[] b = hotGet(id); // a load may have finished meanwhile
       if (b == null) {
-        b = source.read(id);
-        if (!Digest.of(b).equals(id)) { // sources verify; a wrong object must never be cached
-          throw new IOException(source.describe() + " returned wrong bytes for object " + id);
+        b = direct ? null : readDisk(id);
+        if (b != null) {
+          cacheHits.incrementAndGet();
+        } else if (offline) {
+          throw new IOException("object " + id + " is not cached and the mount is offline");
+        } else {
+          long t0 = TRACE ? System.nanoTime() : 0;
+          b = source.read(id);
+          if (TRACE) {
+            System.err.printf(
+                "load %s %d %d us%n",
+                Thread.currentThread().getName(), b.length, (System.nanoTime() - t0) / 1000);
+          }
+          // Not hashed again here: ObjectSource#read returns bytes verified against the id (the
+          // repository reader and the remote source each hash every object they return), and a
+          // second SHA-256 of every fetched byte cost about 1 CPU s per GB on the read path.
+          bytesFetched.addAndGet(b.length);
+          objectsFetched.incrementAndGet();
+          if (!direct) {
+            store(id, b);
+          }
         }
-        bytesFetched.addAndGet(b.length);
-        objectsFetched.incrementAndGet();
-        store(id, b);
+        hotPut(id, b);
       }
-      hotPut(id, b);
       mine.complete(b);
       return b;
     } catch (IOException | RuntimeException e) {

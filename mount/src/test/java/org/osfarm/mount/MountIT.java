@@ -166,7 +166,8 @@ class MountIT {
   @Test
   void cacheStaysWithinItsBoundAndIsReusedByARemount() throws Exception {
     long bound = 4L << 20;
-    MountOptions o = opts("bound").cacheSize(bound).build();
+    // A local repository is read directly unless --cache-local: this test wants its reads cached.
+    MountOptions o = opts("bound").cacheSize(bound).cacheLocal(true).build();
     String before;
     List<Digest> cached;
     try (Mount m = Mount.start(o)) {
@@ -186,6 +187,21 @@ class MountIT {
       long fetched = m.cacheStats().bytesFetched();
       Programs.sh(o.mountpoint(), "cat usr/bin/zdump > /dev/null");
       assertThat(m.cacheStats().bytesFetched()).isEqualTo(fetched);
+    }
+  }
+
+  @Test
+  void localRepositoryIsReadDirectlyWithoutCopiesInTheCache() throws Exception {
+    MountOptions o = opts("direct").build();
+    try (Mount m = Mount.start(o)) {
+      // sequential reads of every file (read-ahead on) give the exported bytes
+      assertThat(Programs.sh(o.mountpoint(), "sha256sum usr/bin/* usr/lib/*/*.so* | LC_ALL=C sort"))
+          .isEqualTo(Programs.sh(export, "sha256sum usr/bin/* usr/lib/*/*.so* | LC_ALL=C sort"));
+      ObjectCache.Stats s = m.cacheStats();
+      assertThat(s.bytesFetched()).isGreaterThan(1L << 20);
+      // only the pinned trees are on disk; file contents were read from the repository
+      assertThat(s.cacheBytes()).isEqualTo(s.pinnedBytes());
+      assertThat(diskBytes(o.cacheDir().resolve("objects"))).isEqualTo(s.pinnedBytes());
     }
   }
 
