@@ -2,7 +2,6 @@ package org.osfarm.mount;
 
 import java.io.File;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,7 +40,7 @@ public final class Background {
       }
     }
     cmd.add(ProcessHandle.current().info().command().orElse(javaBinary()));
-    cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+    cmd.addAll(jvmOptions());
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
     cmd.add(mainClass);
@@ -74,6 +73,29 @@ public final class Background {
         p.destroy();
         throw new IOException("interrupted", e);
       }
+    }
+  }
+
+  /**
+   * This JVM's options ({@code RuntimeMXBean.getInputArguments()}), found reflectively so that the
+   * mount client needs no {@code java.management}: the boot image's jlinked runtime leaves it out
+   * (it only mounts in the foreground). Without it, the child gets only native access.
+   */
+  static List<String> jvmOptions() {
+    try {
+      Object bean =
+          Class.forName("java.lang.management.ManagementFactory")
+              .getMethod("getRuntimeMXBean")
+              .invoke(null);
+      @SuppressWarnings("unchecked")
+      List<String> options =
+          (List<String>)
+              Class.forName("java.lang.management.RuntimeMXBean")
+                  .getMethod("getInputArguments")
+                  .invoke(bean);
+      return options;
+    } catch (ReflectiveOperationException | LinkageError e) {
+      return List.of("--enable-native-access=ALL-UNNAMED");
     }
   }
 

@@ -165,8 +165,18 @@ public final class BootImage {
     Path jre = osfarm.resolve("jre");
     JavaRuntime.link(r.jdk(), javaModules, jre);
     parts.put("java runtime (" + String.join(",", javaModules) + ")", sizeOf(jre));
-    copyFile(r.mountJar(), osfarm.resolve("osfarm-mount.jar"));
-    parts.put("mount client (osfarm-mount.jar)", Files.size(r.mountJar()));
+    Path jar = osfarm.resolve("osfarm-mount.jar");
+    Files.createDirectories(jar.getParent());
+    BootJar.write(r.mountJar(), jar);
+    List<String> missing = BootJar.missingClasses(r.jdk(), jar);
+    if (!missing.isEmpty()) {
+      throw new BootImageException(
+          r.mountJar()
+              + " lacks classes the mount client uses (the guest would fail when it reaches"
+              + " them): "
+              + String.join(", ", missing));
+    }
+    parts.put("mount client (osfarm-mount.jar, linux-amd64 classes, stored)", Files.size(jar));
 
     // shared libraries of every dynamically linked program, from the host (one glibc for all)
     List<Path> elves = new ArrayList<>();
@@ -241,7 +251,8 @@ public final class BootImage {
     Path tmpImage = r.output().resolveSibling(r.output().getFileName() + ".partial");
     Files.deleteIfExists(tmpImage);
     long content = sizeOf(stage);
-    // content + 3% + 768 KiB: room for ext4's bitmaps and inode table (no journal, 64 inodes)
+    // made with room to spare, then shrunk to its minimum (resize2fs -M truncates the file): 4 KiB
+    // blocks, no journal, no reserved group descriptors, 64 inodes; about 60 KiB of metadata
     long kib = (content + content / 33) / 1024 + 768;
     Tools.run(
         List.of(
@@ -250,8 +261,10 @@ public final class BootImage {
             "-F",
             "-t",
             "ext4",
+            "-b",
+            "4096",
             "-O",
-            "^has_journal",
+            "^has_journal,^resize_inode",
             "-m",
             "0",
             "-N",
@@ -266,6 +279,8 @@ public final class BootImage {
             kib + "k"),
         null,
         null);
+    Tools.run(List.of("resize2fs", "-M", tmpImage.toString()), null, null);
+    Tools.run(List.of("e2fsck", "-fn", tmpImage.toString()), null, null);
     Files.move(tmpImage, r.output(), StandardCopyOption.REPLACE_EXISTING);
     return new Result(
         r.output(),

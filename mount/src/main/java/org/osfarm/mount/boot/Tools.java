@@ -61,8 +61,9 @@ final class Tools {
 
   static String hint(String program) {
     return switch (program) {
-      case "mke2fs", "debugfs" -> "apt-get install e2fsprogs";
+      case "mke2fs", "debugfs", "resize2fs", "e2fsck" -> "apt-get install e2fsprogs";
       case "xz" -> "apt-get install xz-utils";
+      case "strip" -> "apt-get install binutils";
       case "zstd" -> "apt-get install zstd";
       case "qemu-system-x86_64" -> "apt-get install qemu-system-x86";
       case "ldd" -> "apt-get install libc-bin";
