@@ -40,6 +40,7 @@ import org.osfarm.core.Repository;
  */
 public final class RequestCache {
   private final Path cacheDir;
+  private final boolean detachRefill;
 
   /**
    * A request as the command line gives it.
@@ -68,7 +69,16 @@ public final class RequestCache {
    * @param cacheDir the build cache directory (as given to {@link ImageBuilder})
    */
   public RequestCache(Path cacheDir) {
+    this(cacheDir, true);
+  }
+
+  /**
+   * @param detachRefill whether a delivery makes the next spare in a detached process (the command
+   *     line) or before it returns (tests: nothing keeps writing into their directories)
+   */
+  RequestCache(Path cacheDir, boolean detachRefill) {
     this.cacheDir = cacheDir.toAbsolutePath();
+    this.detachRefill = detachRefill;
   }
 
   /** The entry file of a request. */
@@ -208,7 +218,7 @@ public final class RequestCache {
         if (target.getParent() != null) {
           Files.createDirectories(target.getParent());
         }
-        OutputDelivery.deliver(cached.get(i), target, o.format(), true);
+        OutputDelivery.deliver(cached.get(i), target, o.format(), detachRefill);
         l.step("output " + target + ": from cache");
       }
     } catch (IOException x) {
