@@ -81,13 +81,30 @@ public final class RequestCache {
     this.detachRefill = detachRefill;
   }
 
-  /** The entry file of a request. */
-  Path entry(Request r) throws IOException {
-    return cacheDir.resolve("requests").resolve(key(r).hex());
+  /**
+   * The entry file of a request: named by a 64-bit FNV-1a hash of its canonical text, which the
+   * entry holds and {@link #answer} compares in full (so a hash collision is only a miss). Not
+   * SHA-256: setting up the JDK's security providers would cost more than the rest of an answer.
+   */
+  Path entry(String canonical) {
+    long h = 0xcbf29ce484222325L;
+    for (byte b : canonical.getBytes(StandardCharsets.UTF_8)) {
+      h = (h ^ (b & 0xff)) * 0x100000001b3L;
+    }
+    String hex = Long.toHexString(h);
+    return cacheDir.resolve("requests").resolve("0".repeat(16 - hex.length()) + hex);
   }
 
-  /** The SHA-256 of the canonical request, the builder version and the built-in classes. */
+  /** The SHA-256 of the canonical request (see {@link #canonical}). */
   static Digest key(Request r) throws IOException {
+    return Digest.of(canonical(r).getBytes(StandardCharsets.UTF_8));
+  }
+
+  /**
+   * The request as one line per field: the request, the builder version and the code's identity;
+   * lists sorted, passwords as digests, output paths left out (they are where, not what).
+   */
+  static String canonical(Request r) throws IOException {
     StringBuilder sb = new StringBuilder("osfarm-request 1\n");
     sb.append("builder ").append(ImageBuilder.BUILDER_VERSION).append('\n');
     sb.append("code ").append(codeIdentity()).append('\n');
@@ -109,7 +126,7 @@ public final class RequestCache {
     for (OutputRequest o : r.outputs()) {
       line(sb, "output", o.format().label());
     }
-    return Digest.of(sb.toString().getBytes(StandardCharsets.UTF_8));
+    return sb.toString();
   }
 
   /** As {@link Canonical#sha}, without loading Canonical's JSON mapper. */
@@ -187,9 +204,11 @@ public final class RequestCache {
     Entry e;
     List<Path> cached = new ArrayList<>();
     try {
-      Path f = entry(r);
-      e = Entry.parse(Files.readAllLines(f, StandardCharsets.UTF_8));
-      if (e == null || !e.valid(r.repoDir().toAbsolutePath())) {
+      String canonical = canonical(r);
+      e = Entry.parse(Files.readAllLines(entry(canonical), StandardCharsets.UTF_8));
+      if (e == null
+          || !e.request.toString().equals(canonical)
+          || !e.valid(r.repoDir().toAbsolutePath())) {
         return Optional.empty();
       }
       for (OutputRequest o : r.outputs()) {
@@ -333,7 +352,11 @@ public final class RequestCache {
         return;
       }
     }
-    Path f = entry(r);
+    String canonical = canonical(r);
+    for (String q : canonical.split("\n")) {
+      lines.add("request " + q);
+    }
+    Path f = entry(canonical);
     Files.createDirectories(f.getParent());
     Path tmp = Files.createTempFile(f.getParent(), ".request", ".tmp");
     try {
@@ -351,13 +374,19 @@ public final class RequestCache {
         + ":"
         + a.get("size")
         + ":"
-        + ((java.nio.file.attribute.FileTime) a.get("lastModifiedTime")).toInstant()
+        + nanos(a.get("lastModifiedTime"))
         + ":"
-        + ((java.nio.file.attribute.FileTime) a.get("ctime")).toInstant();
+        + nanos(a.get("ctime"));
+  }
+
+  private static long nanos(Object fileTime) {
+    return ((java.nio.file.attribute.FileTime) fileTime)
+        .to(java.util.concurrent.TimeUnit.NANOSECONDS);
   }
 
   /** A parsed entry. */
   private static final class Entry {
+    final StringBuilder request = new StringBuilder();
     String snapshot;
     String ref;
     long expires = -1;
@@ -373,6 +402,7 @@ public final class RequestCache {
           return null;
         }
         switch (f[0]) {
+          case "request" -> e.request.append(f[1]).append('\n');
           case "snapshot" -> e.snapshot = f[1];
           case "ref" -> e.ref = f[1];
           case "expires" -> e.expires = Long.parseLong(f[1]);
