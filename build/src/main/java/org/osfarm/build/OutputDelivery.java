@@ -79,24 +79,31 @@ final class OutputDelivery {
       return;
     }
     if (detach) {
-      // stdin, stdout and stderr are /dev/null: the process holds none of our pipes open, so a
-      // caller reading our output sees its end when we exit
-      // at the lowest priority: it must not slow down the answer it follows, nor the next one
-      new ProcessBuilder(
-              "nice",
-              "-n",
-              "19",
-              "sh",
-              "-c",
-              "t=$(mktemp \"$1.XXXXXX\") && cp --reflink=auto --sparse=always --preserve=mode -- \"$2\" \"$t\""
-                  + " && mv -f -- \"$t\" \"$1\" || rm -f -- \"$t\"",
-              "osfarm-refill",
-              spare.toString(),
-              cached.toString())
-          .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
-          .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-          .redirectError(ProcessBuilder.Redirect.DISCARD)
-          .start();
+      // at the lowest priority, a second after this answer, in a grandchild: the shell we start
+      // exits at once and is reaped here, so no thread of this JVM waits in waitpid() when it
+      // exits (the JVM's exit waits up to 300 ms for threads in native code). stdin, stdout and
+      // stderr are /dev/null: it holds none of our pipes open.
+      String refill =
+          "sleep 1; t=$(mktemp \"$1.XXXXXX\") && cp --reflink=auto --sparse=always"
+              + " --preserve=mode -- \"$2\" \"$t\" && mv -f -- \"$t\" \"$1\" || rm -f -- \"$t\"";
+      Process p =
+          new ProcessBuilder(
+                  "sh",
+                  "-c",
+                  "nice -n 19 sh -c \"$1\" osfarm-refill \"$2\" \"$3\" </dev/null >/dev/null 2>&1 &",
+                  "osfarm-spawn",
+                  refill,
+                  spare.toString(),
+                  cached.toString())
+              .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+              .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+              .redirectError(ProcessBuilder.Redirect.DISCARD)
+              .start();
+      try {
+        p.waitFor();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
       return;
     }
     Path tmp = Files.createTempFile(cached.getParent(), ".spare", ".tmp");
