@@ -1295,6 +1295,11 @@ public final class ImageBuilder {
 
   // ---------------------------------------------------------------- outputs
 
+  /** Where the output cache keeps an image's output in format {@code f}. */
+  static Path cachedOutput(Path cacheDir, String imageKey, OutputFormat f) {
+    return cacheDir.resolve("outputs").resolve(imageKey).resolve("image." + f.label());
+  }
+
   /** Writes one output of an image; returns true if it came from the output cache. */
   boolean writeOutput(BuildPlan plan, Digest image, OutputRequest o, BuildListener l)
       throws IOException {
@@ -1308,7 +1313,7 @@ public final class ImageBuilder {
       return false;
     }
     String key = plan.top().key().hex();
-    Path cached = cacheDir.resolve("outputs").resolve(key).resolve("image." + o.format().label());
+    Path cached = cachedOutput(cacheDir, key, o.format());
     boolean hit = Files.exists(cached);
     if (!hit) {
       try (KeyLocks.Held h = locks.lock("output-" + key + "-" + o.format().label())) {
@@ -1320,39 +1325,9 @@ public final class ImageBuilder {
         }
       }
     }
-    deliver(cached, target, o.format());
+    OutputDelivery.deliver(cached, target, o.format(), false);
     l.step("output " + target + (hit ? ": from cache" : ": written"));
     return hit;
-  }
-
-  /**
-   * Puts a cached output at {@code target}: tar files as a hard link (instant; replace, do not
-   * edit, a delivered tar), disk images and OCI layouts as a copy (they are meant to be written).
-   */
-  private static void deliver(Path cached, Path target, OutputFormat f) throws IOException {
-    if (f == OutputFormat.OCI) {
-      if (Files.exists(target)) {
-        throw new BuildException(
-            "output " + target + " exists; an OCI layout needs a new directory");
-      }
-      run(List.of("cp", "-a", "--reflink=auto", cached.toString(), target.toString()));
-      return;
-    }
-    Path tmp = target.resolveSibling("." + target.getFileName() + ".osfarm-tmp");
-    Files.deleteIfExists(tmp);
-    boolean linked = false;
-    if (f == OutputFormat.TAR || f == OutputFormat.TAR_GZ || f == OutputFormat.TAR_ZST) {
-      try {
-        Files.createLink(tmp, cached);
-        linked = true;
-      } catch (IOException | UnsupportedOperationException e) {
-        // another file system: copy
-      }
-    }
-    if (!linked) {
-      run(List.of("cp", "--reflink=auto", "--sparse=always", cached.toString(), tmp.toString()));
-    }
-    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
   }
 
   static String run(List<String> cmd) throws IOException {

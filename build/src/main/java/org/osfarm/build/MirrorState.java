@@ -22,21 +22,27 @@ import org.osfarm.core.Digest;
  */
 final class MirrorState {
   private final Path dir;
-  private final HttpClient http;
+  private HttpClient http; // made on the first fetch: its TLS set-up costs ~0.3 s of start-up
 
   MirrorState(Path cacheDir) {
-    this.dir = cacheDir.resolve("mirror");
-    this.http =
-        HttpClient.newBuilder()
-            .connectTimeout(Duration.ofSeconds(10))
-            .followRedirects(HttpClient.Redirect.NORMAL)
-            .build();
+    this.dir = memoDir(cacheDir);
+  }
+
+  private synchronized HttpClient http() {
+    if (http == null) {
+      http =
+          HttpClient.newBuilder()
+              .connectTimeout(Duration.ofSeconds(10))
+              .followRedirects(HttpClient.Redirect.NORMAL)
+              .build();
+    }
+    return http;
   }
 
   /** The Release-file digest of {@code mirror}'s {@code suite}, fetched at most once per TTL. */
   String release(String mirror, String suite, Duration ttl, boolean refresh) {
     String base = mirror.endsWith("/") ? mirror : mirror + "/";
-    Path memo = dir.resolve(Digest.of((base + " " + suite).getBytes(StandardCharsets.UTF_8)).hex());
+    Path memo = memo(dir, mirror, suite);
     try {
       if (!refresh && Files.exists(memo)) {
         String[] f = Files.readString(memo).strip().split(" ");
@@ -70,6 +76,17 @@ final class MirrorState {
     }
   }
 
+  /** The file remembering the state of {@code mirror}'s {@code suite}: "epoch-millis hex". */
+  static Path memo(Path memoDir, String mirror, String suite) {
+    String base = mirror.endsWith("/") ? mirror : mirror + "/";
+    return memoDir.resolve(Digest.of((base + " " + suite).getBytes(StandardCharsets.UTF_8)).hex());
+  }
+
+  /** The memo directory of a cache directory. */
+  static Path memoDir(Path cacheDir) {
+    return cacheDir.resolve("mirror");
+  }
+
   private static String describe(Exception e) {
     String m = e.getMessage();
     return e.getClass().getSimpleName() + (m == null ? "" : ": " + m);
@@ -79,7 +96,7 @@ final class MirrorState {
     HttpRequest req =
         HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(30)).GET().build();
     try {
-      HttpResponse<byte[]> r = http.send(req, HttpResponse.BodyHandlers.ofByteArray());
+      HttpResponse<byte[]> r = http().send(req, HttpResponse.BodyHandlers.ofByteArray());
       if (r.statusCode() == 404) {
         return null;
       }

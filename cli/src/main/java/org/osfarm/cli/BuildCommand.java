@@ -13,6 +13,7 @@ import org.osfarm.build.ClassRegistry;
 import org.osfarm.build.ImageBuilder;
 import org.osfarm.build.ImageSpec;
 import org.osfarm.build.OutputRequest;
+import org.osfarm.build.RequestCache;
 import org.osfarm.build.SpecParser;
 import org.osfarm.core.Repository;
 import picocli.CommandLine.Command;
@@ -128,12 +129,109 @@ final class BuildCommand implements Callable<Integer> {
 
   private int run(PrintWriter err) throws Exception {
     PrintWriter out = spec.commandLine().getOut();
-    ImageSpec s = spec();
+    Integer answered = answerFromCache(out, err);
+    if (answered != null) {
+      return answered;
+    }
+    return buildOrFind(out, err);
+  }
+
+  /** The outputs asked for. */
+  private List<OutputRequest> outputRequests() {
     List<OutputRequest> outs = new ArrayList<>();
     for (int i = 0; i < outputs.size(); i++) {
       outs.add(OutputRequest.of(outputs.get(i), i < formats.size() ? formats.get(i) : null));
     }
-    Path cache = cacheDir != null ? cacheDir : ImageBuilder.defaultCacheDir(System.getenv());
+    return outs;
+  }
+
+  private Path cache() {
+    return cacheDir != null ? cacheDir : ImageBuilder.defaultCacheDir(System.getenv());
+  }
+
+  private RequestCache.Request request() {
+    return new RequestCache.Request(
+        top.repoDir(), specFile, flags(ImageSpec.builder()), ref, outputRequests());
+  }
+
+  private BuildListener listener(PrintWriter err) {
+    return new BuildListener() {
+      @Override
+      public void step(String message) {
+        err.println(message);
+        err.flush();
+      }
+
+      @Override
+      public void log(String line) {
+        if (verbose) {
+          err.println("  " + line);
+          err.flush();
+        }
+      }
+    };
+  }
+
+  /**
+   * Answers an identical request answered before from the request cache, without planning or
+   * opening the object store (the classes, Jackson, the HTTP client and the pack indexes stay
+   * unloaded); also run by {@link FastBuild} before picocli is loaded.
+   *
+   * @return the exit code, or null on a miss
+   */
+  Integer answerFromCache(PrintWriter out, PrintWriter err) {
+    if (plan || refresh) {
+      return null;
+    }
+    RequestCache.Request req;
+    try {
+      req = request();
+    } catch (RuntimeException e) {
+      return null; // a bad request: the full path reports it
+    }
+    RequestCache.Hit hit;
+    try {
+      hit = new RequestCache(cache()).answer(req, listener(err)).orElse(null);
+    } catch (BuildException e) {
+      err.println("osfarm: " + e.getMessage());
+      return 1;
+    }
+    if (hit == null) {
+      return null;
+    }
+    err.println(summary(0, hit.layersReused(), hit.outputsFromCache(), hit.seconds()));
+    out.println(hit.snapshot().hex());
+    out.flush();
+    err.flush();
+    return 0;
+  }
+
+  /** The summary line; %.1f without java.util.Formatter (its locale data costs start-up). */
+  static String summary(int built, int reused, int fromCache, double seconds) {
+    long tenths = Math.round(seconds * 10);
+    return "built "
+        + built
+        + " layer(s), reused "
+        + reused
+        + ", "
+        + fromCache
+        + " output(s) from cache, "
+        + (tenths / 10)
+        + "."
+        + (tenths % 10)
+        + " s";
+  }
+
+  private int buildOrFind(PrintWriter out, PrintWriter err) throws Exception {
+    List<OutputRequest> outs = new ArrayList<>();
+    for (int i = 0; i < outputs.size(); i++) {
+      outs.add(OutputRequest.of(outputs.get(i), i < formats.size() ? formats.get(i) : null));
+    }
+    Path cache = cache();
+    BuildListener l = listener(err);
+    RequestCache requests = new RequestCache(cache);
+    RequestCache.Request req = request();
+    ImageSpec s = spec();
     try (Repository repo = top.openRepository()) {
       ImageBuilder b = new ImageBuilder(repo, ClassRegistry.builtIn(), cache);
       if (plan) {
@@ -142,46 +240,18 @@ final class BuildCommand implements Callable<Integer> {
         out.flush();
         return 0;
       }
-      BuildListener l =
-          new BuildListener() {
-            @Override
-            public void step(String message) {
-              err.println(message);
-              err.flush();
-            }
-
-            @Override
-            public void log(String line) {
-              if (verbose) {
-                err.println("  " + line);
-                err.flush();
-              }
-            }
-          };
       String r = ref != null ? ref : s.name() != null ? "images/" + s.name() : null;
       BuildResult res = b.build(s, r, outs, l);
-      err.printf(
-          "built %d layer(s), reused %d, %d output(s) from cache, %.1f s%n",
-          res.layersBuilt(), res.layersReused(), res.outputsFromCache(), res.seconds());
+      requests.record(req, repo, res, r);
+      err.println(
+          summary(res.layersBuilt(), res.layersReused(), res.outputsFromCache(), res.seconds()));
       out.println(res.snapshot().hex());
     }
     return 0;
   }
 
-  private ImageSpec spec() {
-    ImageSpec base = specFile != null ? SpecParser.parse(specFile) : null;
-    ImageSpec.Builder b = ImageSpec.builder();
-    if (base != null) {
-      b.name(base.name()).className(base.className()).arch(base.arch());
-      b.groupsList(base.groups()).packagesList(base.packages());
-      base.repositories().forEach(b::repository);
-      b.rootPassword(base.rootPassword()).hostname(base.hostname()).kernel(base.kernel());
-      base.users().forEach(b::user);
-      base.files().forEach(f -> b.file(f.path(), f.mode(), f.content()));
-      base.scripts().forEach(x -> b.script(x.name(), x.content()));
-      base.services().forEach(b::service);
-      base.firstBoot().forEach(x -> b.firstBoot(x.name(), x.content()));
-    }
+  /** The flags' part of the spec. */
+  private ImageSpec flags(ImageSpec.Builder b) {
     if (name != null) {
       b.name(name);
     }
@@ -202,5 +272,22 @@ final class BuildCommand implements Callable<Integer> {
       b.kernel(true);
     }
     return b.build();
+  }
+
+  private ImageSpec spec() {
+    ImageSpec base = specFile != null ? SpecParser.parse(specFile) : null;
+    ImageSpec.Builder b = ImageSpec.builder();
+    if (base != null) {
+      b.name(base.name()).className(base.className()).arch(base.arch());
+      b.groupsList(base.groups()).packagesList(base.packages());
+      base.repositories().forEach(b::repository);
+      b.rootPassword(base.rootPassword()).hostname(base.hostname()).kernel(base.kernel());
+      base.users().forEach(b::user);
+      base.files().forEach(f -> b.file(f.path(), f.mode(), f.content()));
+      base.scripts().forEach(x -> b.script(x.name(), x.content()));
+      base.services().forEach(b::service);
+      base.firstBoot().forEach(x -> b.firstBoot(x.name(), x.content()));
+    }
+    return flags(b);
   }
 }

@@ -17,13 +17,59 @@ public final class Main {
 
   private Main() {}
 
-  public static void main(String[] args) {
-    System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+  public static void main(String[] args) throws Exception {
+    if (Boolean.getBoolean("osfarm.cds.training")) {
+      CdsTraining.run(); // the launcher's archive training run (see the osfarm script)
+      return;
+    }
+    PrintWriter out = new PrintWriter(System.out, true);
+    PrintWriter err = new PrintWriter(System.err, true);
+    Integer fast = FastBuild.tryAnswer(args, out, err);
+    System.exit(fast != null ? fast : run(args, out, err));
+  }
+
+  /**
+   * The subcommand a command line names (its first word that is not a global option), if it is a
+   * known one; null for none, an unknown one, or help and version (then every subcommand is
+   * registered, for the listing and the suggestions).
+   */
+  static String subcommandName(String[] args) {
+    for (int i = 0; i < args.length; i++) {
+      String a = args[i];
+      if (a.equals("--repo")) {
+        i++; // its value
+      } else if (a.startsWith("--repo=")) {
+        continue;
+      } else if (a.startsWith("-")) {
+        return null;
+      } else {
+        for (Class<?> c : OsfarmCommand.SUBCOMMANDS) {
+          if (names(c).contains(a)) {
+            return a;
+          }
+        }
+        return null;
+      }
+    }
+    return null;
+  }
+
+  private static java.util.List<String> names(Class<?> c) {
+    CommandLine.Command a = c.getAnnotation(CommandLine.Command.class);
+    java.util.List<String> n = new java.util.ArrayList<>(java.util.List.of(a.aliases()));
+    n.add(a.name());
+    return n;
   }
 
   /** Runs a command line; returns the exit code. */
   public static int run(String[] args, PrintWriter out, PrintWriter err) {
     CommandLine cl = new CommandLine(new OsfarmCommand());
+    String named = subcommandName(args);
+    for (Class<?> c : OsfarmCommand.SUBCOMMANDS) {
+      if (named == null || names(c).contains(named)) {
+        cl.addSubcommand(c);
+      }
+    }
     cl.setOut(out);
     cl.setErr(err);
     cl.setExecutionExceptionHandler(

@@ -68,6 +68,26 @@ public final class RefDatabase {
     }
   }
 
+  /**
+   * The snapshot a ref of the repository at {@code root} points to, read without opening the
+   * repository (no object store is loaded, nothing is created): for cheap read-only checks such as
+   * the build's request cache. Empty if the ref or the repository does not exist.
+   */
+  public static Optional<Digest> peek(Path root, String name) {
+    validateName(name);
+    if (!Files.isRegularFile(root.resolve(Repository.CONF))) {
+      return Optional.empty();
+    }
+    Path f = root.resolve("refs").resolve(name);
+    try {
+      return Optional.of(parseId(Files.readString(f, StandardCharsets.US_ASCII).trim(), f));
+    } catch (NoSuchFileException e) {
+      return Optional.empty();
+    } catch (IOException e) {
+      return Optional.empty(); // a directory (a prefix of other refs) or unreadable: not a ref
+    }
+  }
+
   /** The snapshot a ref points to, if the ref exists. */
   public Optional<Digest> get(String name) {
     validateName(name);

@@ -1,0 +1,128 @@
+package org.osfarm.build;
+
+import java.io.IOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+
+/**
+ * Puts a cached output at the place a request asks for, fast and without aliasing.
+ *
+ * <p>Design: a delivered file never shares an inode with the cache or with another delivery. A hard
+ * link would be instant but is not safe: writing into the delivered file (as its owner or as root,
+ * whatever its mode) writes the cache entry and every other delivery of it. So each cached output
+ * {@code image.F} has a <em>spare</em> {@code image.F.spare}, a private copy (a reflink where the
+ * file system can clone, else a copy) that nobody has been given. Delivery renames the spare onto
+ * the target (instant; rename moves the only name of that inode, so two concurrent deliveries can
+ * never both get it: the loser sees no spare and copies) and then makes a new spare from the
+ * pristine {@code image.F}, which is only ever read. Without a spare, or when the target is on
+ * another file system, the delivery is a copy ({@code cp --reflink=auto}: a clone where possible).
+ * The cost is twice the disk space per cached output and one copy per delivery made off the
+ * critical path.
+ */
+final class OutputDelivery {
+  private OutputDelivery() {}
+
+  /** The spare of a cached output. */
+  static Path spare(Path cached) {
+    return cached.resolveSibling(cached.getFileName() + ".spare");
+  }
+
+  /**
+   * Delivers {@code cached} at {@code target}.
+   *
+   * @param detachRefill make the new spare in a process that outlives this one (the command line's
+   *     fast path: the answer does not wait for a copy); else before returning
+   */
+  static void deliver(Path cached, Path target, OutputFormat f, boolean detachRefill)
+      throws IOException {
+    if (f == OutputFormat.OCI) {
+      if (Files.exists(target)) {
+        throw new BuildException(
+            "output " + target + " exists; an OCI layout needs a new directory");
+      }
+      ImageBuilder.run(List.of("cp", "-a", "--reflink=auto", cached.toString(), target.toString()));
+      return;
+    }
+    Path spare = spare(cached);
+    boolean moved = false;
+    try {
+      Files.move(
+          spare, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      moved = true;
+    } catch (NoSuchFileException | AtomicMoveNotSupportedException e) {
+      // no spare (taken by a concurrent delivery, or not made yet), or another file system
+    } catch (IOException e) {
+      if (Files.isDirectory(target)) {
+        throw new BuildException("output " + target + " is a directory");
+      }
+      // e.g. EXDEV reported as a plain IOException: copy
+    }
+    if (!moved) {
+      Path tmp = target.resolveSibling("." + target.getFileName() + ".osfarm-tmp");
+      Files.deleteIfExists(tmp);
+      copy(cached, tmp);
+      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+    if (moved || !Files.exists(spare)) {
+      refill(cached, detachRefill);
+    }
+  }
+
+  /** Makes the spare of {@code cached} (if it has none), now or in a detached process. */
+  static void refill(Path cached, boolean detach) throws IOException {
+    Path spare = spare(cached);
+    if (Files.exists(spare)) {
+      return;
+    }
+    if (detach) {
+      // at the lowest priority, a second after this answer, in a grandchild: the shell we start
+      // exits at once and is reaped here, so no thread of this JVM waits in waitpid() when it
+      // exits (the JVM's exit waits up to 300 ms for threads in native code). stdin, stdout and
+      // stderr are /dev/null: it holds none of our pipes open.
+      String refill =
+          "sleep 1; t=$(mktemp \"$1.XXXXXX\") && cp --reflink=auto --sparse=always"
+              + " --preserve=mode -- \"$2\" \"$t\" && mv -f -- \"$t\" \"$1\" || rm -f -- \"$t\"";
+      Process p =
+          new ProcessBuilder(
+                  "sh",
+                  "-c",
+                  "nice -n 19 sh -c \"$1\" osfarm-refill \"$2\" \"$3\" </dev/null >/dev/null 2>&1 &",
+                  "osfarm-spawn",
+                  refill,
+                  spare.toString(),
+                  cached.toString())
+              .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+              .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+              .redirectError(ProcessBuilder.Redirect.DISCARD)
+              .start();
+      try {
+        p.waitFor();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      return;
+    }
+    Path tmp = Files.createTempFile(cached.getParent(), ".spare", ".tmp");
+    try {
+      copy(cached, tmp);
+      Files.move(tmp, spare, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  private static void copy(Path from, Path to) throws IOException {
+    ImageBuilder.run(
+        List.of(
+            "cp",
+            "--reflink=auto",
+            "--sparse=always",
+            "--preserve=mode",
+            from.toString(),
+            to.toString()));
+  }
+}
