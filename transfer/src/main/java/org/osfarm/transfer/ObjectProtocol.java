@@ -16,6 +16,7 @@ import org.osfarm.core.RefUpdate;
 import org.osfarm.core.Repository;
 import org.osfarm.core.store.ObjectInfo;
 import org.osfarm.core.store.ObjectStore;
+import org.osfarm.core.store.StoredObject;
 
 /**
  * The server side of the object protocol: serves a repository to other osfarm hosts.
@@ -25,10 +26,15 @@ import org.osfarm.core.store.ObjectStore;
  * <ul>
  *   <li>{@code GET /refs} — {@code hex name} lines; {@code GET /refs/NAME} — the id.
  *   <li>{@code GET /objects/HEX} — one object's uncompressed bytes; immutable and cacheable, type
- *       in {@code X-Osfarm-Object-Type}.
+ *       in {@code X-Osfarm-Object-Type}. With {@code ?stored=1}: the bytes as stored, content type
+ *       {@link #STORED_OBJECT_TYPE}, codec in {@code X-Osfarm-Codec}, size in {@code X-Osfarm-Size}
+ *       (an older server ignores the parameter and answers the plain bytes).
  *   <li>{@code POST /objects/missing} — body: 32-byte ids; answer: those this repository lacks.
  *   <li>{@code POST /objects/pack} — body: 32-byte ids; answer: an {@link ObjectPack} streaming
- *       them.
+ *       them. With {@code ?stored=1} (servers since the stored pack; older ones ignore it and send
+ *       a plain pack, so a client tells them apart by the content type {@link
+ *       ObjectPack#STORED_TYPE}): a stored pack, each object as the repository keeps it (raw or
+ *       zstd) with its codec, neither decompressed, hashed nor recompressed here.
  *   <li>{@code POST /objects} — body: a pack to store (push; only with push allowed). Every object
  *       is verified, and an object that refers to others is accepted only when they are present.
  *   <li>{@code POST /refs/NAME} — body {@code old new} (hex, {@code -} for none): compare-and-swap,
@@ -76,12 +82,18 @@ public final class ObjectProtocol implements ProtocolHandler {
       return missing(r.body());
     }
     if (post && p.equals("/objects/pack")) {
+      if ("1".equals(r.query().get("stored"))) {
+        return storedPack(r.body());
+      }
       return pack(r.body(), level(r.query()));
     }
     if (post && p.equals("/objects")) {
       return receive(r.body());
     }
     if (get && p.startsWith("/objects/")) {
+      if ("1".equals(r.query().get("stored"))) {
+        return storedObject(p.substring("/objects/".length()));
+      }
       return object(p.substring("/objects/".length()));
     }
     return ProtocolResponse.text(404, "no such route: " + r.method() + " " + p + "\n");
@@ -124,6 +136,31 @@ public final class ObjectProtocol implements ProtocolHandler {
     return ProtocolResponse.bytes(200, "application/octet-stream", h, b);
   }
 
+  /** Content type of one object as stored ({@code GET /objects/HEX?stored=1}). */
+  public static final String STORED_OBJECT_TYPE = "application/x-osfarm-object-stored";
+
+  /**
+   * One object as the repository keeps it: body = the stored bytes, {@code X-Osfarm-Codec} (0 raw,
+   * 1 zstd) and {@code X-Osfarm-Size} (uncompressed size) say how to decode it. Not verified here.
+   */
+  private ProtocolResponse storedObject(String hex) {
+    if (!Digest.isHex(hex)) {
+      throw new IllegalArgumentException("not an object id: " + hex);
+    }
+    Digest id = Digest.fromHex(hex);
+    ObjectInfo info = info(id).orElseThrow(() -> new NotFoundException("no object " + hex));
+    StoredObject o;
+    try (ObjectStore.Reader rd = repo.store().newReader()) {
+      o = rd.readStored(id, info.type());
+    }
+    Map<String, String> h = new HashMap<>(ProtocolResponse.IMMUTABLE);
+    h.put("X-Osfarm-Object-Type", info.type().name().toLowerCase(java.util.Locale.ROOT));
+    h.put("X-Osfarm-Codec", Integer.toString(o.codec()));
+    h.put("X-Osfarm-Size", Integer.toString(o.size()));
+    h.put("ETag", "\"" + hex + "-stored\"");
+    return ProtocolResponse.bytes(200, STORED_OBJECT_TYPE, h, o.bytes());
+  }
+
   private Optional<ObjectInfo> info(Digest id) {
     Optional<ObjectInfo> i = repo.store().info(id);
     if (i.isEmpty()) {
@@ -164,13 +201,7 @@ public final class ObjectProtocol implements ProtocolHandler {
   }
 
   private ProtocolResponse pack(InputStream body, int level) throws IOException {
-    List<Digest> ids = readIds(body);
-    repo.store().refresh();
-    List<ObjectInfo> infos = new ArrayList<>(ids.size());
-    for (Digest d : ids) {
-      infos.add(
-          repo.store().info(d).orElseThrow(() -> new NotFoundException("no object " + d.hex())));
-    }
+    List<ObjectInfo> infos = infos(readIds(body));
     return ProtocolResponse.stream(
         "application/x-osfarm-pack",
         out -> {
@@ -181,6 +212,34 @@ public final class ObjectProtocol implements ProtocolHandler {
             }
           }
         });
+  }
+
+  /**
+   * A stored pack: each object's bytes as the repository keeps them, with their codec. The server
+   * neither decompresses, nor hashes, nor compresses; the peer verifies every object (a damaged
+   * pack file here therefore fails there, as a corrupt object, never as wrong data).
+   */
+  private ProtocolResponse storedPack(InputStream body) throws IOException {
+    List<ObjectInfo> infos = infos(readIds(body));
+    return ProtocolResponse.stream(
+        ObjectPack.STORED_TYPE,
+        out -> {
+          try (ObjectStore.Reader rd = repo.store().newReader();
+              ObjectPack.StoredWriter w = new ObjectPack.StoredWriter(new NonClosing(out))) {
+            for (ObjectInfo i : infos) {
+              w.write(i.id(), rd.readStored(i.id(), i.type()));
+            }
+          }
+        });
+  }
+
+  /** The ids' infos; the store rescans its packs only when one is not known yet. */
+  private List<ObjectInfo> infos(List<Digest> ids) {
+    List<ObjectInfo> infos = new ArrayList<>(ids.size());
+    for (Digest d : ids) {
+      infos.add(info(d).orElseThrow(() -> new NotFoundException("no object " + d.hex())));
+    }
+    return infos;
   }
 
   private ProtocolResponse receive(InputStream body) throws IOException {

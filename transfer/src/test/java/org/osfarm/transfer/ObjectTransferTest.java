@@ -73,6 +73,78 @@ class ObjectTransferTest {
     return lines;
   }
 
+  /** POSTs ids to the pack route; returns the content type and the body. */
+  private Map.Entry<String, byte[]> postPack(String query, List<Digest> ids)
+      throws IOException, InterruptedException {
+    byte[] body = new byte[ids.size() * Digest.LENGTH];
+    for (int i = 0; i < ids.size(); i++) {
+      ids.get(i).copyTo(body, i * Digest.LENGTH);
+    }
+    try (java.net.http.HttpClient c = java.net.http.HttpClient.newHttpClient()) {
+      java.net.http.HttpResponse<byte[]> r =
+          c.send(
+              java.net.http.HttpRequest.newBuilder(uri.resolve("/v1/objects/pack" + query))
+                  .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(body))
+                  .build(),
+              java.net.http.HttpResponse.BodyHandlers.ofByteArray());
+      assertThat(r.statusCode()).isEqualTo(200);
+      return Map.entry(r.headers().firstValue("Content-Type").orElse(""), r.body());
+    }
+  }
+
+  @Test
+  void storedPackCarriesEveryObjectAsStoredAndAPlainPackIsUnchanged() throws Exception {
+    Digest snap = publish(server, featureTar(), "images/f");
+    List<Digest> ids = new ArrayList<>();
+    server.store().forEach(i -> ids.add(i.id()));
+    Map<Digest, byte[]> want = new java.util.HashMap<>();
+    int compressed = 0;
+    try (org.osfarm.core.store.ObjectStore.Reader rd = server.store().newReader()) {
+      for (Digest id : ids) {
+        org.osfarm.core.store.ObjectType t = server.store().info(id).orElseThrow().type();
+        want.put(id, rd.read(id, t));
+        if (rd.readStored(id, t).codec() == org.osfarm.core.store.StoredObject.ZSTD) {
+          compressed++;
+        }
+      }
+    }
+    assertThat(compressed).as("objects stored compressed").isPositive();
+    for (String q : List.of("?stored=1", "", "?zstd=3")) {
+      Map.Entry<String, byte[]> got = postPack(q, ids);
+      boolean stored = q.contains("stored");
+      assertThat(got.getKey())
+          .isEqualTo(stored ? ObjectPack.STORED_TYPE : "application/x-osfarm-pack");
+      java.io.InputStream in = new java.io.ByteArrayInputStream(got.getValue());
+      int n = 0;
+      try (ObjectPack.Reader r =
+          stored ? ObjectPack.Reader.stored(in) : new ObjectPack.Reader(in)) {
+        for (ObjectPack.Item it = r.next(); it != null; it = r.next(), n++) {
+          assertThat(it.claimedId()).isEqualTo(ids.get(n));
+          assertThat(it.damage()).isNull();
+          assertThat(it.data()).isEqualTo(want.get(it.claimedId()));
+          assertThat(Digest.of(it.data())).isEqualTo(it.claimedId());
+        }
+      }
+      assertThat(n).isEqualTo(ids.size());
+      if (stored) {
+        // cut anywhere before the trailer: a clear truncation error, never a short success
+        byte[] cut = java.util.Arrays.copyOf(got.getValue(), got.getValue().length / 2);
+        assertThatThrownBy(
+                () -> {
+                  try (ObjectPack.Reader r =
+                      ObjectPack.Reader.stored(new java.io.ByteArrayInputStream(cut))) {
+                    while (r.next() != null) {
+                      // read on
+                    }
+                  }
+                })
+            .isInstanceOf(PeerDataException.class)
+            .hasMessageContaining("truncated");
+      }
+    }
+    assertThat(snap).isNotNull();
+  }
+
   @Test
   void pullCopiesEverythingExactlyAndASecondPullSendsNothing() throws IOException {
     Digest id = publish(server, featureTar(), "images/feature");

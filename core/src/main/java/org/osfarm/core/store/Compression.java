@@ -41,11 +41,15 @@ final class Compression {
   }
 
   static byte[] decode(Digest id, int codec, byte[] stored, int rawSize) {
+    return decode(id, codec, stored, 0, stored.length, rawSize);
+  }
+
+  static byte[] decode(Digest id, int codec, byte[] stored, int off, int len, int rawSize) {
     return switch (codec) {
       case RAW -> stored;
       case ZSTD -> {
         byte[] out = new byte[rawSize];
-        long n = Zstd.decompressByteArray(out, 0, rawSize, stored, 0, stored.length);
+        long n = Zstd.decompressByteArray(out, 0, rawSize, stored, off, len);
         if (Zstd.isError(n) || n != rawSize) {
           throw new CorruptObjectException(
               "object "

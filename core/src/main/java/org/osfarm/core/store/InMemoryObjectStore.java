@@ -99,6 +99,19 @@ public final class InMemoryObjectStore implements ObjectStore {
       }
 
       @Override
+      public StoredObject readStored(Digest id, ObjectType expected) {
+        Stored s = objects.get(id);
+        if (s == null) {
+          throw new NotFoundException("object " + id + " is not in the repository");
+        }
+        if (s.type != expected) {
+          throw new CorruptObjectException(
+              "object " + id + " is a " + s.type + ", expected a " + expected);
+        }
+        return new StoredObject(s.type, s.codec, s.size, s.bytes.clone());
+      }
+
+      @Override
       public void close() {}
     };
   }

@@ -86,6 +86,19 @@ public interface ObjectStore extends Closeable {
      */
     byte[] read(Digest id, ObjectType expected);
 
+    /**
+     * The object as stored (codec and possibly compressed bytes), <em>not</em> verified: for a
+     * server whose peer verifies every object itself. A backend that does not keep a codec returns
+     * the verified bytes as {@link StoredObject#RAW}.
+     *
+     * @throws org.osfarm.core.NotFoundException if there is no such object
+     * @throws org.osfarm.core.CorruptObjectException if its type is not {@code expected}
+     */
+    default StoredObject readStored(Digest id, ObjectType expected) {
+      byte[] b = read(id, expected);
+      return new StoredObject(expected, StoredObject.RAW, b.length, b);
+    }
+
     @Override
     void close();
   }

@@ -286,6 +286,29 @@ public final class PackObjectStore implements ObjectStore {
   private final class PackReader implements Reader {
     @Override
     public byte[] read(Digest id, ObjectType expected) {
+      Location l = locate(id, expected);
+      byte[] data = Compression.decode(id, l.codec, readRecord(l), l.size);
+      Compression.verify(id, data);
+      return data;
+    }
+
+    @Override
+    public StoredObject readStored(Digest id, ObjectType expected) {
+      Location l = locate(id, expected);
+      return new StoredObject(l.type, l.codec, l.size, readRecord(l));
+    }
+
+    private byte[] readRecord(Location l) {
+      byte[] stored = new byte[l.stored];
+      try {
+        readFully(l.pack.channel(), ByteBuffer.wrap(stored), l.offset + RECORD_HEADER);
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot read " + l.pack.file, e);
+      }
+      return stored;
+    }
+
+    private Location locate(Digest id, ObjectType expected) {
       Location l = index.get(id);
       if (l == null) {
         refresh();
@@ -298,16 +321,7 @@ public final class PackObjectStore implements ObjectStore {
         throw new CorruptObjectException(
             "object " + id + " is a " + l.type + ", expected a " + expected);
       }
-      byte[] stored = new byte[l.stored];
-      try {
-        ByteBuffer buf = ByteBuffer.wrap(stored);
-        readFully(l.pack.channel(), buf, l.offset + RECORD_HEADER);
-      } catch (IOException e) {
-        throw new UncheckedIOException("cannot read " + l.pack.file, e);
-      }
-      byte[] data = Compression.decode(id, l.codec, stored, l.size);
-      Compression.verify(id, data);
-      return data;
+      return l;
     }
 
     @Override

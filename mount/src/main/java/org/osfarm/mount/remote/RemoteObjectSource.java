@@ -27,8 +27,10 @@ import org.osfarm.core.CorruptObjectException;
 import org.osfarm.core.Digest;
 import org.osfarm.core.NotFoundException;
 import org.osfarm.core.RepositoryException;
+import org.osfarm.core.store.StoredObject;
 import org.osfarm.mount.ObjectSource;
 import org.osfarm.transfer.ObjectPack;
+import org.osfarm.transfer.ObjectProtocol;
 
 /**
  * Objects from an osfarm server ({@code osfarm serve}) over its object protocol under {@code
@@ -63,6 +65,12 @@ import org.osfarm.transfer.ObjectPack;
  * <p>Thread-safe.
  */
 public final class RemoteObjectSource implements ObjectSource {
+  /**
+   * Whether packs are asked for as stored ({@code ?stored=1}); {@code OSFARM_REMOTE_STORED=0} asks
+   * for plain zstd packs, as before stored packs existed (for comparing the two).
+   */
+  static final boolean ASK_STORED = !"0".equals(System.getenv("OSFARM_REMOTE_STORED"));
+
   /** A prefetched object nobody claimed for this long is dropped. */
   static final long STALE_NANOS = TimeUnit.SECONDS.toNanos(30);
 
@@ -600,7 +608,7 @@ public final class RemoteObjectSource implements ObjectSource {
   }
 
   private void getOne(HttpConnection conn, Fetch f) throws IOException {
-    String path = prefix + "/objects/" + f.id.hex();
+    String path = prefix + "/objects/" + f.id.hex() + (ASK_STORED ? "?stored=1" : "");
     HttpConnection.Response r = conn.request("GET", path, null);
     try (r) {
       int st = r.status();
@@ -618,11 +626,14 @@ public final class RemoteObjectSource implements ObjectSource {
       if (len > ObjectPack.MAX_OBJECT) {
         throw new IOException(base + " announced an object of " + len + " bytes");
       }
+      String type = r.header("Content-Type");
+      if (type != null
+          && type.toLowerCase(Locale.ROOT).startsWith(ObjectProtocol.STORED_OBJECT_TYPE)) {
+        getStored(r, f, len);
+        return;
+      }
       if (len >= 0) {
-        data = r.body().readNBytes((int) len);
-        if (data.length != len) {
-          throw new IOException("the answer for " + f.id.hex() + " broke off");
-        }
+        data = readExactly(r.body(), (int) len, f);
       } else {
         data = r.body().readNBytes(ObjectPack.MAX_OBJECT + 1);
         if (data.length > ObjectPack.MAX_OBJECT) {
@@ -633,6 +644,48 @@ public final class RemoteObjectSource implements ObjectSource {
     }
   }
 
+  /** Reads exactly {@code len} bytes into a new array (one copy, no intermediate buffers). */
+  private static byte[] readExactly(InputStream in, int len, Fetch f) throws IOException {
+    byte[] data = new byte[len];
+    if (in.readNBytes(data, 0, len) != len) {
+      throw new IOException("the answer for " + f.id.hex() + " broke off");
+    }
+    return data;
+  }
+
+  /** The answer of {@code GET /objects/HEX?stored=1}: stored bytes, codec and size in headers. */
+  private void getStored(HttpConnection.Response r, Fetch f, long len) throws IOException {
+    int codec;
+    int size;
+    try {
+      codec = Integer.parseInt(String.valueOf(r.header("X-Osfarm-Codec")));
+      size = Integer.parseInt(String.valueOf(r.header("X-Osfarm-Size")));
+    } catch (NumberFormatException e) {
+      throw new IOException(base + " sent a stored object without a codec or a size");
+    }
+    if (len < 0 || size < 0 || size > ObjectPack.MAX_OBJECT) {
+      throw new IOException(base + " sent a stored object of " + size + " bytes in " + len);
+    }
+    byte[] stored = readExactly(r.body(), (int) len, f);
+    byte[] data;
+    try {
+      data = StoredObject.decode(f.id, codec, stored, stored.length, size);
+    } catch (CorruptObjectException e) {
+      fail(
+          f,
+          new CorruptObjectException(
+              "object "
+                  + f.id.hex()
+                  + " from "
+                  + base
+                  + " is damaged ("
+                  + e.getMessage()
+                  + "): the server's copy, or something between, is corrupt; nothing was kept"));
+      return;
+    }
+    verifyAndComplete(f, data);
+  }
+
   private void getPack(HttpConnection conn, List<Fetch> batch) throws IOException {
     byte[] ids = new byte[batch.size() * Digest.LENGTH];
     LinkedHashMap<Digest, Fetch> pending = new LinkedHashMap<>();
@@ -640,7 +693,10 @@ public final class RemoteObjectSource implements ObjectSource {
       batch.get(i).id.copyTo(ids, i * Digest.LENGTH);
       pending.put(batch.get(i).id, batch.get(i));
     }
-    String path = prefix + "/objects/pack?zstd=" + options.packLevel();
+    // stored=1: servers that know it stream objects as they keep them (no decompress, hash or
+    // recompress on their side); older ones ignore it and send a plain zstd pack at this level.
+    String path =
+        prefix + "/objects/pack?zstd=" + options.packLevel() + (ASK_STORED ? "&stored=1" : "");
     HttpConnection.Response r = conn.request("POST", path, ids);
     try (r) {
       int st = r.status();
@@ -656,7 +712,13 @@ public final class RemoteObjectSource implements ObjectSource {
         checkAuthFor(r, "POST " + path, batch);
         throw new IOException(base + " answered " + st + " to POST " + path + ": " + r.text());
       }
-      try (ObjectPack.Reader pack = new ObjectPack.Reader(nonClosing(r.body()))) {
+      String type = r.header("Content-Type");
+      boolean stored =
+          type != null && type.toLowerCase(Locale.ROOT).startsWith(ObjectPack.STORED_TYPE);
+      try (ObjectPack.Reader pack =
+          stored
+              ? ObjectPack.Reader.stored(nonClosing(r.body()))
+              : new ObjectPack.Reader(nonClosing(r.body()))) {
         for (ObjectPack.Item it = pack.next(); it != null; it = pack.next()) {
           Fetch f = pending.remove(it.claimedId());
           if (f == null) {
@@ -665,6 +727,20 @@ public final class RemoteObjectSource implements ObjectSource {
                     + " sent object "
                     + it.claimedId().hex()
                     + " in a pack that did not ask for it");
+          }
+          if (it.damage() != null) {
+            fail(
+                f,
+                new CorruptObjectException(
+                    "object "
+                        + f.id.hex()
+                        + " from "
+                        + base
+                        + " is damaged ("
+                        + it.damage()
+                        + "): the server's copy, or something between, is corrupt; nothing was"
+                        + " kept"));
+            continue;
           }
           verifyAndComplete(f, it.data());
         }
