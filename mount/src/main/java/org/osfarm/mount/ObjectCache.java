@@ -93,6 +93,16 @@ public final class ObjectCache implements Closeable {
       new ConcurrentHashMap<>();
   private final ThreadPoolExecutor prefetcher;
 
+  /**
+   * Writes fetched objects to disk off the read path: a reader gets an object as soon as it is
+   * verified, and the copy into the cache follows on this thread. Bounded: when it falls behind by
+   * {@link #WRITE_QUEUE} objects, the loader writes itself (back-pressure, never an unbounded
+   * queue). {@link #close} waits for it.
+   */
+  private final ThreadPoolExecutor writer;
+
+  private static final int WRITE_QUEUE = 64;
+
   private final AtomicLong bytesFetched = new AtomicLong();
   private final AtomicLong objectsFetched = new AtomicLong();
   private final AtomicLong cacheHits = new AtomicLong();
@@ -157,6 +167,20 @@ public final class ObjectCache implements Closeable {
             },
             new ThreadPoolExecutor.DiscardPolicy());
     prefetcher.allowCoreThreadTimeOut(true);
+    writer =
+        new ThreadPoolExecutor(
+            1,
+            1,
+            30,
+            TimeUnit.SECONDS,
+            new ArrayBlockingQueue<>(WRITE_QUEUE),
+            r -> {
+              Thread t = new Thread(r, "osfarm-cache-writer");
+              t.setDaemon(true);
+              return t;
+            },
+            new ThreadPoolExecutor.CallerRunsPolicy());
+    writer.allowCoreThreadTimeOut(true);
   }
 
   public ObjectSource source() {
@@ -306,7 +330,8 @@ public final class ObjectCache implements Closeable {
           bytesFetched.addAndGet(b.length);
           objectsFetched.incrementAndGet();
           if (!direct) {
-            store(id, b);
+            byte[] verified = b;
+            writer.execute(() -> storeQuietly(id, verified));
           }
         }
         hotPut(id, b);
@@ -370,6 +395,23 @@ public final class ObjectCache implements Closeable {
     } catch (IOException e) {
       // best effort: the index no longer names it
     }
+  }
+
+  /** A cache write on the writer thread: a failure leaves the object uncached, not the read. */
+  private void storeQuietly(Digest id, byte[] b) {
+    try {
+      store(id, b);
+    } catch (IOException | RuntimeException e) {
+      errors.incrementAndGet();
+      System.err.println("osfarm mount: cannot cache object " + id + ": " + e.getMessage());
+    }
+  }
+
+  /** Waits until every queued cache write is on disk (or failed). */
+  void drainWrites() {
+    CompletableFuture<Void> marker = new CompletableFuture<>();
+    writer.execute(() -> marker.complete(null));
+    marker.join();
   }
 
   private void store(Digest id, byte[] b) throws IOException {
@@ -556,13 +598,24 @@ public final class ObjectCache implements Closeable {
   }
 
   /** The ids currently on disk (for tests and diagnostics). */
-  public synchronized Collection<Digest> cachedIds() {
-    return List.copyOf(lru.keySet());
+  public Collection<Digest> cachedIds() {
+    drainWrites();
+    synchronized (this) {
+      return List.copyOf(lru.keySet());
+    }
   }
 
   @Override
   public void close() throws IOException {
     prefetcher.shutdownNow();
+    writer.shutdown();
+    try {
+      if (!writer.awaitTermination(60, TimeUnit.SECONDS)) {
+        System.err.println("osfarm mount: cache writes still pending at close; dropped");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     try {
       saveIndex();
     } finally {
