@@ -16,8 +16,13 @@ import picocli.CommandLine.Spec;
     description = {
       "Manage the API tokens of 'osfarm serve'.",
       "",
-      "Manage the API tokens of 'osfarm serve'. Requests that change anything (build, tag, "
-          + "delete) send one as 'Authorization: Bearer TOKEN'; the web UI asks for it at /login."
+      "Requests that change anything (build, tag, delete) send one as 'Authorization: Bearer "
+          + "TOKEN'; the web UI asks for it at /login."
+    },
+    subcommands = {
+      TokenCommand.Create.class,
+      TokenCommand.ListTokens.class,
+      TokenCommand.Revoke.class
     })
 final class TokenCommand {
   @ParentCommand OsfarmCommand top;

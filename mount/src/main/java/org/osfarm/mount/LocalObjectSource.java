@@ -12,6 +12,8 @@ import org.osfarm.core.store.ObjectStore;
  * it reads. Thread-safe: each read takes its own short-lived store reader.
  */
 public final class LocalObjectSource implements ObjectSource {
+  private final java.util.concurrent.atomic.AtomicBoolean closed =
+      new java.util.concurrent.atomic.AtomicBoolean();
   private final Repository repo;
   private final boolean owned;
   private final java.util.concurrent.atomic.AtomicLong storedRead =
@@ -70,7 +72,7 @@ public final class LocalObjectSource implements ObjectSource {
 
   @Override
   public void close() {
-    if (owned) {
+    if (owned && closed.compareAndSet(false, true)) {
       repo.close();
     }
   }

@@ -455,6 +455,29 @@ public final class Mount implements Closeable {
       }
     }
     if (fuse != null) {
+      // jfuse's close waits 10 s for its loop and then frees the upcall stubs even if a request
+      // thread is still inside one, which crashes the JVM when that thread returns. A read waiting
+      // on a source that went away (a killed server) is such a thread: fail those waits first and
+      // let the reads in progress leave. Closing the source here is safe: nothing may read now.
+      source.close();
+      boolean idle;
+      try {
+        idle = fs.awaitNoReads(15_000);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        idle = false;
+      }
+      if (!idle) {
+        LOG.warning("a read is still in progress; leaving the FUSE session to the kernel");
+        try {
+          run(List.of("fusermount3", "-u", "-z", fuseMountpoint.toString()), "unmount the view");
+        } catch (IOException e) {
+          errors.add(e);
+        }
+        fuse = null;
+      }
+    }
+    if (fuse != null) {
       try {
         fuse.close();
       } catch (TimeoutException e) {

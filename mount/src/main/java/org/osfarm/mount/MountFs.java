@@ -60,6 +60,8 @@ final class MountFs implements FuseOperations {
   private final ConcurrentHashMap<Long, OpenFile> open = new ConcurrentHashMap<>();
   private final AtomicLong handles = new AtomicLong(1);
   private final AtomicLong ioErrors = new AtomicLong();
+  private final java.util.concurrent.atomic.AtomicInteger reading =
+      new java.util.concurrent.atomic.AtomicInteger();
 
   MountFs(Errno errno, ObjectCache cache, SnapshotView view, Supplier<String> stats) {
     this.errno = errno;
@@ -354,6 +356,30 @@ final class MountFs implements FuseOperations {
 
   @Override
   public int read(String path, ByteBuffer buf, long size, long offset, FileInfo fi) {
+    reading.incrementAndGet();
+    try {
+      return readFile(path, buf, size, offset, fi);
+    } finally {
+      reading.decrementAndGet();
+    }
+  }
+
+  /**
+   * Waits until no read is in progress (the only request that can wait on the source), at most
+   * {@code millis}; true if none is.
+   */
+  boolean awaitNoReads(long millis) throws InterruptedException {
+    long until = System.nanoTime() + millis * 1_000_000;
+    while (reading.get() > 0) {
+      if (System.nanoTime() > until) {
+        return false;
+      }
+      Thread.sleep(10);
+    }
+    return true;
+  }
+
+  private int readFile(String path, ByteBuffer buf, long size, long offset, FileInfo fi) {
     OpenFile f = open.get(fi.getFh());
     if (f == null) {
       return -errno.ebadf();
