@@ -20,8 +20,10 @@ echo "| marker (first line containing) | seconds since start |"
 echo "|---|---:|"
 for m in "layer core" "I: running apt-get update" "I: downloading packages" "I: extracting archives" \
   "I: installing essential packages" "I: installing remaining packages" \
-  "I: running --customize-hook" "I: cleaning package lists" "I: creating tarball" "I: done" \
-  ": built" "output" "built "; do
+  "I: running --customize-hook" "osfarm: core layer: end of its tar stream" "osfarm: core layer: published" \
+  "osfarm: base layer: end of its tar stream" "osfarm: base layer: published" \
+  "I: cleaning package lists" "I: creating tarball" "I: done" "osfarm: image layer: end of its tar stream" \
+  "osfarm: image layer: published" "I: removing tempdir" ": built" "output" "built "; do
   row "$m" "$(at "$m")"
 done
 row "end (wall)" "$end"

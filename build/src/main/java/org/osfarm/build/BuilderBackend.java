@@ -135,5 +135,13 @@ public interface BuilderBackend {
 
     /** Stops the build (after a failure on the reading side). */
     void abort();
+
+    /**
+     * The backend's process, which may still be cleaning up after {@link #finish()} returned (its
+     * work directory must not be deleted under it), or null.
+     */
+    default ProcessHandle process() {
+      return null;
+    }
   }
 }

@@ -531,6 +531,7 @@ public final class ImageBuilder {
       Path work = Files.createTempDirectory(workRoot, layer.key().shortHex(12) + "-");
       Path debs = cacheDir.resolve("debs").resolve(c.name() + "-" + plan.arch());
       boolean ok = false;
+      BuilderBackend.Running run = null;
       try {
         Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
         Userns.own(work);
@@ -571,7 +572,7 @@ public final class ImageBuilder {
                 work,
                 debs,
                 keyring(c));
-        BuilderBackend.Running run = backend(c).start(job, l);
+        run = backend(c).start(job, l);
         Map<String, String> meta = new TreeMap<>();
         meta.put("build.builder", BUILDER_VERSION);
         meta.put("build.layer.kind", layer.kind().label());
@@ -668,7 +669,7 @@ public final class ImageBuilder {
         ok = true;
         return repo.refs().get(layer.ref()).orElse(pr.snapshot());
       } finally {
-        deleteTree(work, !ok);
+        deleteTree(work, !ok, run == null ? null : run.process());
       }
     }
   }
@@ -853,6 +854,7 @@ public final class ImageBuilder {
           staging.add(stagingRef(chain.get(k)));
         }
         run = backend(c).start(job, l);
+        BuilderBackend.Running r = run;
         for (int k = 0; k < chain.size() - 1; k++) {
           int kk = k;
           BuilderBackend.Job j = job;
@@ -862,7 +864,12 @@ public final class ImageBuilder {
                     try (EntrySource src =
                         new WithDevices(new TarSource(Files.newInputStream(j.snapshotPipe(kk))))) {
                       return publishLayer(
-                          plan, chain.get(kk), src, staging.get(kk), kk, j, parent, done);
+                          plan, chain.get(kk), src, staging.get(kk), kk, j, parent, done, l);
+                    } catch (IOException | RuntimeException e) {
+                      // the run cannot succeed: end it now rather than at the end (its snapshot
+                      // writer could wait for a reader that is gone)
+                      r.abort();
+                      throw e;
                     }
                   }));
         }
@@ -877,7 +884,8 @@ public final class ImageBuilder {
                   chain.size() - 1,
                   job,
                   parent,
-                  done);
+                  done,
+                  l);
         }
         run.finish();
         List<PublishResult> results = new ArrayList<>();
@@ -927,7 +935,7 @@ public final class ImageBuilder {
         for (String st : staging) {
           deleteQuietly(st);
         }
-        deleteTree(work, !ok);
+        deleteTree(work, !ok, run == null ? null : run.process());
       }
     } finally {
       for (int i = held.size() - 1; i >= 0; i--) {
@@ -940,6 +948,42 @@ public final class ImageBuilder {
       throws IOException {
     try {
       return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new BuildException("interrupted", e);
+    } catch (java.util.concurrent.ExecutionException e) {
+      if (e.getCause() instanceof IOException io) {
+        throw io;
+      }
+      if (e.getCause() instanceof RuntimeException re) {
+        throw re;
+      }
+      throw new BuildException(String.valueOf(e.getCause()), e.getCause());
+    }
+  }
+
+  /**
+   * The publish of layer {@code k - 1}, awaited at the end of layer {@code k}'s stream. By then
+   * every snapshot writer has ended (the run's wait hook precedes its tarball; a failed run writes
+   * none), so a reader still blocked opening its FIFO never gets a writer: it is released (EOF),
+   * and the run's own error is reported.
+   */
+  private static PublishResult awaitLower(
+      java.util.concurrent.Future<PublishResult> f, BuilderBackend.Job job, int k)
+      throws IOException {
+    while (true) {
+      try {
+        return join(f, 200);
+      } catch (java.util.concurrent.TimeoutException e) {
+        unblock(job, k);
+      }
+    }
+  }
+
+  private static PublishResult join(java.util.concurrent.Future<PublishResult> f, long millis)
+      throws IOException, java.util.concurrent.TimeoutException {
+    try {
+      return f.get(millis, java.util.concurrent.TimeUnit.MILLISECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new BuildException("interrupted", e);
@@ -975,7 +1019,8 @@ public final class ImageBuilder {
       int k,
       BuilderBackend.Job job,
       Digest parent,
-      List<java.util.concurrent.Future<PublishResult>> done)
+      List<java.util.concurrent.Future<PublishResult>> done,
+      BuildListener l)
       throws IOException {
     Map<String, String> meta = meta(plan, layer, parent);
     Path pkgFile = job.packagesFile(k);
@@ -989,22 +1034,28 @@ public final class ImageBuilder {
             org.osfarm.core.tar.TarHeader h = super.next();
             if (h == null && !filled) {
               filled = true;
+              l.log("osfarm: " + layer.kind().label() + " layer: end of its tar stream");
               if (Files.exists(pkgFile)) {
                 meta.put("build.packages", Files.readString(pkgFile));
               }
               if (k > 0) {
-                meta.put("build.layer.parent", join(done.get(k - 1)).snapshot().hex());
+                meta.put(
+                    "build.layer.parent", awaitLower(done.get(k - 1), job, k).snapshot().hex());
               }
             }
             return h;
           }
         };
-    return repo.publish(
-        s,
-        staging,
-        "osfarm build: " + layer.kind().label() + " layer",
-        meta,
-        ProgressListener.NONE);
+    PublishResult pr =
+        repo.publish(
+            s,
+            staging,
+            "osfarm build: " + layer.kind().label() + " layer",
+            meta,
+            ProgressListener.NONE);
+    l.log(
+        String.format("osfarm: %s layer: published in %.1f s", layer.kind().label(), pr.seconds()));
+    return pr;
   }
 
   private Map<String, String> meta(BuildPlan plan, PlannedLayer layer, Digest parent) {
@@ -1272,15 +1323,35 @@ public final class ImageBuilder {
    * deleting a few hundred MB of small files can take seconds on a busy disk.
    */
   static void deleteTree(Path dir, boolean await) {
+    deleteTree(dir, await, null);
+  }
+
+  /**
+   * Deletes a work tree as above; when {@code after} is a process still running (mmdebstrap
+   * deleting its own tree in it after the tarball was read), the deletion starts when it ended, in
+   * a process of its own, so that the two do not delete the same files at once.
+   */
+  static void deleteTree(Path dir, boolean await, ProcessHandle after) {
     if (!Files.exists(dir)) {
       return;
     }
     try {
-      ProcessBuilder pb =
-          new ProcessBuilder(
-              Userns.nsRoot() != null
-                  ? List.of("rm", "-rf", dir.toString())
-                  : Userns.run(List.of("rm", "-rf", dir.toString())));
+      List<String> rm =
+          Userns.nsRoot() != null
+              ? List.of("rm", "-rf", dir.toString())
+              : Userns.run(List.of("rm", "-rf", dir.toString()));
+      if (!await && after != null && after.isAlive()) {
+        List<String> w =
+            new ArrayList<>(
+                List.of(
+                    "sh",
+                    "-c",
+                    "while kill -0 \"$0\" 2>/dev/null;" + " do sleep 0.2; done; exec \"$@\"",
+                    String.valueOf(after.pid())));
+        w.addAll(rm);
+        rm = w;
+      }
+      ProcessBuilder pb = new ProcessBuilder(rm);
       pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
       Process p = pb.start();
       if (await) {
@@ -1315,17 +1386,26 @@ public final class ImageBuilder {
     String key = plan.top().key().hex();
     Path cached = cachedOutput(cacheDir, key, o.format());
     boolean hit = Files.exists(cached);
+    boolean delivered = false;
     if (!hit) {
       try (KeyLocks.Held h = locks.lock("output-" + key + "-" + o.format().label())) {
         hit = Files.exists(cached);
         if (!hit) {
           Files.createDirectories(cached.getParent());
           l.step("output " + o.format().label() + ": writing");
-          ImageWriters.write(repo, plan, image, o.format(), cached, cacheDir.resolve("work"), l);
+          if (OutputDelivery.teeable(o.format())) {
+            // one export for the cache entry, its spare and the delivery (no copies after it)
+            OutputDelivery.writeFresh(repo, image, o.format(), cached, target);
+            delivered = true;
+          } else {
+            ImageWriters.write(repo, plan, image, o.format(), cached, cacheDir.resolve("work"), l);
+          }
         }
       }
     }
-    OutputDelivery.deliver(cached, target, o.format(), false);
+    if (!delivered) {
+      OutputDelivery.deliver(cached, target, o.format(), false);
+    }
     l.step("output " + target + (hit ? ": from cache" : ": written"));
     return hit;
   }

@@ -84,16 +84,7 @@ final class MmdebstrapBackend implements BuilderBackend {
     }
     if (!job.then().isEmpty()) {
       // the snapshots stream in the background: the run (and its namespace) must outlive them
-      StringBuilder w = new StringBuilder("--customize-hook=set -e; for k in");
-      for (int k = 0; k < job.then().size(); k++) {
-        w.append(' ').append(k);
-      }
-      w.append("; do while [ ! -e ")
-          .append(q(job.work()))
-          .append("/snap-$k.rc ]; do sleep 0.1; done; [ \"$(cat ")
-          .append(q(job.work()))
-          .append("/snap-$k.rc)\" = 0 ] || { echo \"E: snapshot $k failed\" >&2; exit 1; }; done");
-      a.add(w.toString());
+      a.add("--customize-hook=" + waitHook(job.work(), job.then().size()));
     }
     a.add(
         "--customize-hook=cp -aln "
@@ -102,9 +93,133 @@ final class MmdebstrapBackend implements BuilderBackend {
             + q(job.debs())
             + "/ 2>/dev/null || true");
     a.add(job.distro().suite());
-    a.add(overlay ? job.work().resolve("root").toString() : "-");
+    // the tar goes to a FIFO, not stdout: mmdebstrap closes it when the tarball is complete,
+    // while stdout stays open until it has deleted its tree (seconds, as long as the build on a
+    // busy disk)
+    a.add(overlay ? job.work().resolve("root").toString() : tarPipe(job).toString());
     a.add(job.distro().mirror());
     return Userns.mmdebstrap(a);
+  }
+
+  /** The FIFO mmdebstrap writes the tarball to (a layer not built on a checkout). */
+  static Path tarPipe(Job job) {
+    return job.work().resolve("out.tar");
+  }
+
+  /**
+   * The tarball from mmdebstrap's FIFO. mmdebstrap opens its target once early and closes it at
+   * once ("fail early" check), then again for the tarball: an empty stream while the process runs
+   * is that first open, and the FIFO is opened again. When the process has ended, a reader blocked
+   * opening the FIFO is released (see {@link #release}) and sees the end of the stream.
+   */
+  static final class FifoTar extends InputStream {
+    private final Path fifo;
+    private final Process p;
+    private InputStream cur;
+    private boolean data;
+    volatile boolean closed;
+
+    FifoTar(Path fifo, Process p) {
+      this.fifo = fifo;
+      this.p = p;
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] b = new byte[1];
+      int n = read(b, 0, 1);
+      return n < 0 ? -1 : b[0] & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      if (len == 0) {
+        return 0;
+      }
+      while (true) {
+        if (closed) {
+          return -1;
+        }
+        if (cur == null) {
+          cur = Files.newInputStream(fifo);
+        }
+        int n = cur.read(b, off, len);
+        if (n > 0) {
+          data = true;
+          return n;
+        }
+        if (data || !p.isAlive()) {
+          return -1;
+        }
+        cur.close(); // mmdebstrap's early check, or a process about to end: open it again
+        cur = null;
+      }
+    }
+
+    @Override
+    public void close() throws IOException {
+      closed = true;
+      if (cur != null) {
+        cur.close();
+      }
+    }
+  }
+
+  /**
+   * Once the process has ended, releases a reader blocked opening {@code fifo} (opening a FIFO
+   * read-write never blocks; closing it gives the reader the end of the stream), for as long as the
+   * reader may still come (until it closes, at most a minute).
+   */
+  static void release(Process p, Path fifo, FifoTar reader) {
+    p.onExit()
+        .thenRun(
+            () ->
+                Thread.ofVirtual()
+                    .start(
+                        () -> {
+                          for (int i = 0; i < 600 && !reader.closed; i++) {
+                            try (java.io.RandomAccessFile f =
+                                new java.io.RandomAccessFile(fifo.toFile(), "rw")) {
+                              // released
+                            } catch (IOException e) {
+                              return; // gone with the work directory
+                            }
+                            try {
+                              Thread.sleep(100);
+                            } catch (InterruptedException e) {
+                              return;
+                            }
+                          }
+                        }));
+  }
+
+  /**
+   * The hook that waits for the {@code n} background snapshot streams and fails the run if one
+   * failed. A stream whose status never comes (the snapshot hook died before starting it, or it was
+   * killed) ends the wait with an error instead of polling forever: each snapshot hook records the
+   * pid of its background part, and a missing pid or a gone process without a status is a failure.
+   */
+  static String waitHook(Path work, int n) {
+    StringBuilder w = new StringBuilder("set -e; for k in");
+    for (int k = 0; k < n; k++) {
+      w.append(' ').append(k);
+    }
+    String d = q(work);
+    w.append("; do while [ ! -e ")
+        .append(d)
+        .append("/snap-$k.rc ]; do if [ ! -s ")
+        .append(d)
+        .append("/snap-$k.pid ] || ! kill -0 \"$(cat ")
+        .append(d)
+        .append("/snap-$k.pid)\" 2>/dev/null; then [ -e ")
+        .append(d)
+        .append("/snap-$k.rc ] && break; echo \"E: snapshot $k ended without a status\" >&2;")
+        .append(" exit 1; fi; sleep 0.1; done; [ \"$(cat ")
+        .append(d)
+        .append("/snap-$k.rc)\" = 0 ] || { echo \"E: snapshot $k failed (exit $(cat ")
+        .append(d)
+        .append("/snap-$k.rc))\" >&2; exit 1; }; done");
+    return w.toString();
   }
 
   /**
@@ -239,7 +354,8 @@ final class MmdebstrapBackend implements BuilderBackend {
         + rc
         + ".tmp "
         + rc
-        + " ) </dev/null >/dev/null 2>&1 &";
+        + " ) </dev/null >/dev/null 2>&1 & echo $! > "
+        + q(job.work().resolve("snap-" + k + ".pid"));
   }
 
   private static boolean isArmored(Path k) throws IOException {
@@ -255,14 +371,17 @@ final class MmdebstrapBackend implements BuilderBackend {
   @Override
   public Running start(Job job, BuildListener listener) throws IOException {
     List<String> cmd = command(job);
-    if (!job.then().isEmpty()) {
-      List<String> mk = new ArrayList<>(List.of("mkfifo", "-m", "0666"));
-      for (int k = 0; k < job.then().size(); k++) {
-        mk.add(job.snapshotPipe(k).toString());
-      }
+    List<String> mk = new ArrayList<>(List.of("mkfifo", "-m", "0666"));
+    for (int k = 0; k < job.then().size(); k++) {
+      mk.add(job.snapshotPipe(k).toString());
+    }
+    if (job.lower() == null) {
+      mk.add(tarPipe(job).toString());
+    }
+    if (mk.size() > 3) {
       ImageBuilder.run(mk);
     }
-    ProcessBuilder pb = new ProcessBuilder(cmd);
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD);
     Map<String, String> env = pb.environment();
     env.put("HOME", job.work().toString());
     env.put("TMPDIR", job.work().toString());
@@ -312,21 +431,19 @@ final class MmdebstrapBackend implements BuilderBackend {
                     // the process is gone; finish() reports its status
                   }
                 });
+    FifoTar tar = new FifoTar(tarPipe(job), p);
+    if (job.lower() == null) {
+      release(p, tarPipe(job), tar);
+    }
     return new Running() {
       @Override
       public InputStream tar() {
-        return p.getInputStream();
+        return tar;
       }
 
       @Override
       public List<String> finish() {
         try {
-          // drain what the reader left (a failed build writes nothing)
-          try {
-            p.getInputStream().transferTo(java.io.OutputStream.nullOutputStream());
-          } catch (IOException e) {
-            // the reader closed it: nothing left to drain
-          }
           // Once the tarball is complete, mmdebstrap only deletes its tree, which can take as long
           // as building it on a busy disk: the caller removes the work directory in the
           // background instead of waiting for that.
@@ -369,6 +486,11 @@ final class MmdebstrapBackend implements BuilderBackend {
           Thread.currentThread().interrupt();
           throw new BuildException("interrupted", e);
         }
+      }
+
+      @Override
+      public ProcessHandle process() {
+        return p.toHandle();
       }
 
       @Override

@@ -72,6 +72,82 @@ final class OutputDelivery {
     }
   }
 
+  /** Whether {@link #writeFresh} can write outputs of format {@code f}. */
+  static boolean teeable(OutputFormat f) {
+    return f == OutputFormat.TAR || f == OutputFormat.TAR_GZ || f == OutputFormat.TAR_ZST;
+  }
+
+  /**
+   * Writes a tar-family output of a fresh build in one export: the same bytes go to the cache entry
+   * {@code cached}, its spare and the delivery {@code target} (three private files, as {@link
+   * #deliver} would make them, without reading the first back twice). Each appears by rename only
+   * when complete; the cache entry is made durable (fsync) before it is named, as {@code
+   * Repository.export} does.
+   */
+  static void writeFresh(
+      org.osfarm.core.Repository repo,
+      org.osfarm.core.Digest image,
+      OutputFormat f,
+      Path cached,
+      Path target)
+      throws IOException {
+    if (Files.isDirectory(target)) {
+      throw new BuildException("output " + target + " is a directory");
+    }
+    Path c = Files.createTempFile(cached.getParent(), ".image", ".tmp");
+    Path s = Files.createTempFile(cached.getParent(), ".spare", ".tmp");
+    // mode 0600 like the others (Files.createTempFile), as the copies of deliver preserve it
+    Path t =
+        Files.createTempFile(
+            target.toAbsolutePath().getParent(), "." + target.getFileName(), ".osfarm-tmp");
+    try {
+      try (java.nio.channels.FileChannel cc = open(c);
+          java.nio.channels.FileChannel sc = open(s);
+          java.nio.channels.FileChannel tc = open(t)) {
+        java.io.OutputStream tee =
+            new java.io.OutputStream() {
+              @Override
+              public void write(int b) throws IOException {
+                write(new byte[] {(byte) b}, 0, 1);
+              }
+
+              @Override
+              public void write(byte[] b, int off, int len) throws IOException {
+                for (java.nio.channels.FileChannel ch : List.of(cc, sc, tc)) {
+                  java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(b, off, len);
+                  while (buf.hasRemaining()) {
+                    ch.write(buf);
+                  }
+                }
+              }
+            };
+        repo.exportTar(
+            image,
+            List.of(),
+            org.osfarm.core.ExportFormat.parse(f.label()),
+            tee,
+            org.osfarm.core.ProgressListener.NONE);
+        cc.force(true);
+      }
+      Files.move(t, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      Files.move(c, cached, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      Files.move(
+          s, spare(cached), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } finally {
+      Files.deleteIfExists(c);
+      Files.deleteIfExists(s);
+      Files.deleteIfExists(t);
+    }
+  }
+
+  private static java.nio.channels.FileChannel open(Path p) throws IOException {
+    return java.nio.channels.FileChannel.open(
+        p,
+        java.nio.file.StandardOpenOption.WRITE,
+        java.nio.file.StandardOpenOption.CREATE,
+        java.nio.file.StandardOpenOption.TRUNCATE_EXISTING);
+  }
+
   /** Makes the spare of {@code cached} (if it has none), now or in a detached process. */
   static void refill(Path cached, boolean detach) throws IOException {
     Path spare = spare(cached);
