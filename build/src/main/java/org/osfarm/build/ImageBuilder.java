@@ -952,14 +952,19 @@ public final class ImageBuilder {
       Thread.currentThread().interrupt();
       throw new BuildException("interrupted", e);
     } catch (java.util.concurrent.ExecutionException e) {
-      if (e.getCause() instanceof IOException io) {
-        throw io;
-      }
-      if (e.getCause() instanceof RuntimeException re) {
-        throw re;
-      }
-      throw new BuildException(String.valueOf(e.getCause()), e.getCause());
+      throw rethrow(e);
     }
+  }
+
+  /** The cause of a failed publish, as thrown by the publish itself. */
+  private static IOException rethrow(java.util.concurrent.ExecutionException e) throws IOException {
+    if (e.getCause() instanceof IOException io) {
+      throw io;
+    }
+    if (e.getCause() instanceof RuntimeException re) {
+      throw re;
+    }
+    throw new BuildException(String.valueOf(e.getCause()), e.getCause());
   }
 
   /**
@@ -988,13 +993,7 @@ public final class ImageBuilder {
       Thread.currentThread().interrupt();
       throw new BuildException("interrupted", e);
     } catch (java.util.concurrent.ExecutionException e) {
-      if (e.getCause() instanceof IOException io) {
-        throw io;
-      }
-      if (e.getCause() instanceof RuntimeException re) {
-        throw re;
-      }
-      throw new BuildException(String.valueOf(e.getCause()), e.getCause());
+      throw rethrow(e);
     }
   }
 

@@ -671,16 +671,7 @@ public final class RemoteObjectSource implements ObjectSource {
     try {
       data = StoredObject.decode(f.id, codec, stored, stored.length, size);
     } catch (CorruptObjectException e) {
-      fail(
-          f,
-          new CorruptObjectException(
-              "object "
-                  + f.id.hex()
-                  + " from "
-                  + base
-                  + " is damaged ("
-                  + e.getMessage()
-                  + "): the server's copy, or something between, is corrupt; nothing was kept"));
+      fail(f, damaged(f, e.getMessage()));
       return;
     }
     verifyAndComplete(f, data);
@@ -729,17 +720,7 @@ public final class RemoteObjectSource implements ObjectSource {
                     + " in a pack that did not ask for it");
           }
           if (it.damage() != null) {
-            fail(
-                f,
-                new CorruptObjectException(
-                    "object "
-                        + f.id.hex()
-                        + " from "
-                        + base
-                        + " is damaged ("
-                        + it.damage()
-                        + "): the server's copy, or something between, is corrupt; nothing was"
-                        + " kept"));
+            fail(f, damaged(f, it.damage()));
             continue;
           }
           verifyAndComplete(f, it.data());
@@ -761,6 +742,17 @@ public final class RemoteObjectSource implements ObjectSource {
       @Override
       public void close() {}
     };
+  }
+
+  private CorruptObjectException damaged(Fetch f, String why) {
+    return new CorruptObjectException(
+        "object "
+            + f.id.hex()
+            + " from "
+            + base
+            + " is damaged ("
+            + why
+            + "): the server's copy, or something between, is corrupt; nothing was kept");
   }
 
   private void verifyAndComplete(Fetch f, byte[] data) {
