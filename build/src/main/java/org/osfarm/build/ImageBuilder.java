@@ -457,6 +457,44 @@ public final class ImageBuilder {
    */
   public BuildResult build(ImageSpec spec, String ref, List<OutputRequest> outputs, BuildListener l)
       throws IOException {
+    List<Process> before = CLEANUPS.get();
+    CLEANUPS.set(new ArrayList<>());
+    try {
+      return buildAndWriteOutputs(spec, ref, outputs, l);
+    } finally {
+      // The work trees of this build are deleted in the background (mmdebstrap deletes its own
+      // after the tarball was read), overlapping the publish and the outputs; the build ends when
+      // they are gone, so that no process of this build still writes in the cache or work
+      // directory when it returns.
+      awaitQuietly(CLEANUPS.get());
+      CLEANUPS.set(before);
+    }
+  }
+
+  /** Background deletions of work trees started by the build running on this thread. */
+  private static final ThreadLocal<List<Process>> CLEANUPS = new ThreadLocal<>();
+
+  private static final java.util.logging.Logger LOG =
+      java.util.logging.Logger.getLogger(ImageBuilder.class.getName());
+
+  private static void awaitQuietly(List<Process> ps) {
+    if (ps == null) {
+      return;
+    }
+    for (Process p : ps) {
+      try {
+        if (!p.waitFor(10, java.util.concurrent.TimeUnit.MINUTES)) {
+          LOG.warning("the deletion of a work tree is still running after 10 minutes");
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
+  }
+
+  private BuildResult buildAndWriteOutputs(
+      ImageSpec spec, String ref, List<OutputRequest> outputs, BuildListener l) throws IOException {
     long t0 = System.nanoTime();
     BuildPlan plan = plan(spec, false, false);
     int built = 0;
@@ -1355,6 +1393,8 @@ public final class ImageBuilder {
       Process p = pb.start();
       if (await) {
         p.waitFor();
+      } else if (CLEANUPS.get() != null) {
+        CLEANUPS.get().add(p);
       }
     } catch (IOException e) {
       // best effort: a leftover work directory is only disk space
