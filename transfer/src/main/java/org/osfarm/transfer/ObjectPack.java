@@ -35,6 +35,9 @@ public final class ObjectPack {
   /** The content type of a stored pack; a plain pack is {@code application/x-osfarm-pack}. */
   public static final String STORED_TYPE = "application/x-osfarm-pack-stored";
 
+  /** The content type of one object as stored ({@code GET /v1/objects/HEX?stored=1}). */
+  public static final String STORED_OBJECT_TYPE = "application/x-osfarm-object-stored";
+
   private ObjectPack() {}
 
   /**

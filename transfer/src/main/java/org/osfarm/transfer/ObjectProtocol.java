@@ -137,7 +137,7 @@ public final class ObjectProtocol implements ProtocolHandler {
   }
 
   /** Content type of one object as stored ({@code GET /objects/HEX?stored=1}). */
-  public static final String STORED_OBJECT_TYPE = "application/x-osfarm-object-stored";
+  public static final String STORED_OBJECT_TYPE = ObjectPack.STORED_OBJECT_TYPE;
 
   /**
    * One object as the repository keeps it: body = the stored bytes, {@code X-Osfarm-Codec} (0 raw,

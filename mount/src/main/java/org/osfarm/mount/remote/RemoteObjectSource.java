@@ -30,7 +30,6 @@ import org.osfarm.core.RepositoryException;
 import org.osfarm.core.store.StoredObject;
 import org.osfarm.mount.ObjectSource;
 import org.osfarm.transfer.ObjectPack;
-import org.osfarm.transfer.ObjectProtocol;
 
 /**
  * Objects from an osfarm server ({@code osfarm serve}) over its object protocol under {@code
@@ -627,8 +626,7 @@ public final class RemoteObjectSource implements ObjectSource {
         throw new IOException(base + " announced an object of " + len + " bytes");
       }
       String type = r.header("Content-Type");
-      if (type != null
-          && type.toLowerCase(Locale.ROOT).startsWith(ObjectProtocol.STORED_OBJECT_TYPE)) {
+      if (type != null && type.toLowerCase(Locale.ROOT).startsWith(ObjectPack.STORED_OBJECT_TYPE)) {
         getStored(r, f, len);
         return;
       }
