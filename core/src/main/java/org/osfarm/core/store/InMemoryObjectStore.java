@@ -85,17 +85,7 @@ public final class InMemoryObjectStore implements ObjectStore {
     return new Reader() {
       @Override
       public byte[] read(Digest id, ObjectType expected) {
-        Stored s = objects.get(id);
-        if (s == null) {
-          throw new NotFoundException("object " + id + " is not in the repository");
-        }
-        if (s.type != expected) {
-          throw new CorruptObjectException(
-              "object " + id + " is a " + s.type + ", expected a " + expected);
-        }
-        byte[] data = Compression.decode(id, s.codec, s.bytes.clone(), s.size);
-        Compression.verify(id, data);
-        return data;
+        return readStored(id, expected).decode(id);
       }
 
       @Override
