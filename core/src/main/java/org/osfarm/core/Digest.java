@@ -73,6 +73,15 @@ public final class Digest implements Comparable<Digest> {
     return fromBytes(md.digest(), 0);
   }
 
+  /**
+   * The digest of the bytes of {@code data} between its position and its limit (left as they are).
+   */
+  public static Digest of(java.nio.ByteBuffer data) {
+    MessageDigest md = newMessageDigest();
+    md.update(data.duplicate());
+    return fromBytes(md.digest(), 0);
+  }
+
   /** Completes {@code md} and wraps its result. */
   public static Digest of(MessageDigest md) {
     return fromBytes(md.digest(), 0);

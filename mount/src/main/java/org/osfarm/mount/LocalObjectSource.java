@@ -41,6 +41,21 @@ public final class LocalObjectSource implements ObjectSource {
 
   @Override
   public byte[] read(Digest id) {
+    return ObjectSource.bytes(readBuffer(id));
+  }
+
+  /** A view of the mapped pack for an object stored uncompressed, verified; no copy. */
+  @Override
+  public java.nio.ByteBuffer readBuffer(Digest id) {
+    ObjectInfo info = locate(id);
+    try (ObjectStore.Reader r = repo.store().newReader()) {
+      java.nio.ByteBuffer b = r.readBuffer(id, info.type());
+      storedRead.addAndGet(info.storedSize());
+      return b;
+    }
+  }
+
+  private ObjectInfo locate(Digest id) {
     ObjectStore store = repo.store();
     Optional<ObjectInfo> info = store.info(id);
     if (info.isEmpty()) {
@@ -50,11 +65,7 @@ public final class LocalObjectSource implements ObjectSource {
     if (info.isEmpty()) {
       throw new NotFoundException("no object " + id + " in " + describe());
     }
-    try (ObjectStore.Reader r = store.newReader()) {
-      byte[] b = r.read(id, info.get().type());
-      storedRead.addAndGet(info.get().storedSize());
-      return b;
-    }
+    return info.get();
   }
 
   /**

@@ -403,13 +403,13 @@ final class MountFs implements FuseOperations {
       int written = 0;
       while (pos < end) {
         ObjectCodec.Chunk c = f.chunks.get(i);
-        byte[] b = cache.read(c.id());
-        if (b.length != c.length()) {
+        ByteBuffer b = cache.readBuffer(c.id());
+        if (b.limit() != c.length()) {
           throw new IOException(
-              "object " + c.id() + " has " + b.length + " bytes, expected " + c.length());
+              "object " + c.id() + " has " + b.limit() + " bytes, expected " + c.length());
         }
         int from = (int) (pos - f.starts[i]);
-        int n = (int) Math.min(b.length - from, end - pos);
+        int n = (int) Math.min(b.limit() - from, end - pos);
         buf.put(written, b, from, n);
         written += n;
         pos += n;

@@ -3,6 +3,7 @@ package org.osfarm.mount;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
@@ -85,11 +86,11 @@ public final class ObjectCache implements Closeable {
   private long cachedBytes;
 
   /** Recently read objects in memory. Guarded by itself. */
-  private final LinkedHashMap<Digest, byte[]> hot = new LinkedHashMap<>(256, 0.75f, true);
+  private final LinkedHashMap<Digest, ByteBuffer> hot = new LinkedHashMap<>(256, 0.75f, true);
 
   private long hotBytes;
 
-  private final ConcurrentHashMap<Digest, CompletableFuture<byte[]>> inFlight =
+  private final ConcurrentHashMap<Digest, CompletableFuture<ByteBuffer>> inFlight =
       new ConcurrentHashMap<>();
   private final ThreadPoolExecutor prefetcher;
 
@@ -199,12 +200,21 @@ public final class ObjectCache implements Closeable {
    *     cache is offline)
    */
   public byte[] read(Digest id) throws IOException {
-    byte[] b = hotGet(id);
+    return ObjectSource.bytes(readBuffer(id));
+  }
+
+  /**
+   * As {@link #read}, as a buffer (position 0 to its limit) that callers only read with absolute
+   * gets: for a local repository a view of its mapped pack, so a file read copies each byte once,
+   * into the reply.
+   */
+  public ByteBuffer readBuffer(Digest id) throws IOException {
+    ByteBuffer b = hotGet(id);
     if (b != null) {
       cacheHits.incrementAndGet();
       return b;
     }
-    CompletableFuture<byte[]> ahead = inFlight.get(id);
+    CompletableFuture<ByteBuffer> ahead = inFlight.get(id);
     if (ahead != null) { // a read-ahead is loading it
       return await(ahead);
     }
@@ -279,7 +289,7 @@ public final class ObjectCache implements Closeable {
       if (offline) {
         throw new IOException("pinned object " + id + " is not cached and the mount is offline");
       }
-      b = load(id);
+      b = ObjectSource.bytes(load(id));
     }
     boolean onDisk;
     synchronized (this) {
@@ -302,35 +312,36 @@ public final class ObjectCache implements Closeable {
    * Loads {@code id} into memory from disk or, when it is not cached, from the source (verified and
    * stored on disk). One load per id at a time: concurrent callers share it.
    */
-  private byte[] load(Digest id) throws IOException {
-    CompletableFuture<byte[]> mine = new CompletableFuture<>();
-    CompletableFuture<byte[]> other = inFlight.putIfAbsent(id, mine);
+  private ByteBuffer load(Digest id) throws IOException {
+    CompletableFuture<ByteBuffer> mine = new CompletableFuture<>();
+    CompletableFuture<ByteBuffer> other = inFlight.putIfAbsent(id, mine);
     if (other != null) {
       return await(other);
     }
     try {
-      byte[] b = hotGet(id); // a load may have finished meanwhile
+      ByteBuffer b = hotGet(id); // a load may have finished meanwhile
       if (b == null) {
-        b = direct ? null : readDisk(id);
-        if (b != null) {
+        byte[] onDisk = direct ? null : readDisk(id);
+        if (onDisk != null) {
+          b = ByteBuffer.wrap(onDisk);
           cacheHits.incrementAndGet();
         } else if (offline) {
           throw new IOException("object " + id + " is not cached and the mount is offline");
         } else {
           long t0 = TRACE ? System.nanoTime() : 0;
-          b = source.read(id);
+          b = direct ? source.readBuffer(id) : ByteBuffer.wrap(source.read(id));
           if (TRACE) {
             System.err.printf(
                 "load %s %d %d us%n",
-                Thread.currentThread().getName(), b.length, (System.nanoTime() - t0) / 1000);
+                Thread.currentThread().getName(), b.limit(), (System.nanoTime() - t0) / 1000);
           }
           // Not hashed again here: ObjectSource#read returns bytes verified against the id (the
           // repository reader and the remote source each hash every object they return), and a
           // second SHA-256 of every fetched byte cost about 1 CPU s per GB on the read path.
-          bytesFetched.addAndGet(b.length);
+          bytesFetched.addAndGet(b.limit());
           objectsFetched.incrementAndGet();
           if (!direct) {
-            byte[] verified = b;
+            byte[] verified = b.array();
             writer.execute(() -> storeQuietly(id, verified));
           }
         }
@@ -347,7 +358,7 @@ public final class ObjectCache implements Closeable {
     }
   }
 
-  private static byte[] await(CompletableFuture<byte[]> f) throws IOException {
+  private static ByteBuffer await(CompletableFuture<ByteBuffer> f) throws IOException {
     try {
       return f.get();
     } catch (InterruptedException e) {
@@ -461,20 +472,20 @@ public final class ObjectCache implements Closeable {
 
   // ---------------------------------------------------------------- memory layer
 
-  private byte[] hotGet(Digest id) {
+  private ByteBuffer hotGet(Digest id) {
     synchronized (hot) {
       return hot.get(id);
     }
   }
 
-  private void hotPut(Digest id, byte[] b) {
+  private void hotPut(Digest id, ByteBuffer b) {
     synchronized (hot) {
       if (hot.put(id, b) == null) {
-        hotBytes += b.length;
+        hotBytes += b.limit();
       }
-      Iterator<byte[]> it = hot.values().iterator();
+      Iterator<ByteBuffer> it = hot.values().iterator();
       while (hotBytes > HOT_BYTES && it.hasNext()) {
-        hotBytes -= it.next().length;
+        hotBytes -= it.next().limit();
         it.remove();
       }
     }

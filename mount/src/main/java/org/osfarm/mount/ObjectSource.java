@@ -2,6 +2,7 @@ package org.osfarm.mount;
 
 import java.io.Closeable;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.List;
 import org.osfarm.core.Digest;
 
@@ -29,6 +30,27 @@ public interface ObjectSource extends Closeable {
    * @throws IOException when the source cannot be reached
    */
   byte[] read(Digest id) throws IOException;
+
+  /**
+   * As {@link #read}, as a buffer from position 0 to its limit that callers only read with absolute
+   * gets. A local repository returns a view of its memory-mapped pack (no heap copy); the default
+   * wraps {@link #read}.
+   */
+  default ByteBuffer readBuffer(Digest id) throws IOException {
+    return ByteBuffer.wrap(read(id));
+  }
+
+  /**
+   * The bytes of {@code b} from 0 to its limit: its array when it wraps a whole one, else a copy.
+   */
+  static byte[] bytes(ByteBuffer b) {
+    if (b.hasArray() && b.arrayOffset() == 0 && b.array().length == b.limit()) {
+      return b.array();
+    }
+    byte[] a = new byte[b.limit()];
+    b.get(0, a);
+    return a;
+  }
 
   /**
    * Hints that these objects will be read soon, in this order (sequential read-ahead). A remote

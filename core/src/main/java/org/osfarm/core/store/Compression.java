@@ -64,7 +64,14 @@ final class Compression {
   }
 
   static void verify(Digest id, byte[] data) {
-    Digest actual = Digest.of(data);
+    check(id, Digest.of(data));
+  }
+
+  static void verify(Digest id, java.nio.ByteBuffer data) {
+    check(id, Digest.of(data));
+  }
+
+  private static void check(Digest id, Digest actual) {
     if (!actual.equals(id)) {
       throw new CorruptObjectException(
           "object " + id + " is corrupt: its content hashes to " + actual);

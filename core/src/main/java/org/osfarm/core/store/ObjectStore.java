@@ -87,6 +87,21 @@ public interface ObjectStore extends Closeable {
     byte[] read(Digest id, ObjectType expected);
 
     /**
+     * As {@link #read}, as a buffer from position 0 to its limit, which callers must only read
+     * (absolute gets leave it unchanged, so one buffer may serve several threads). A backend may
+     * return a view of its own storage instead of a copy: the pack store returns a slice of the
+     * memory-mapped pack for an object stored uncompressed, so a reader of large objects (a FUSE
+     * mount) makes no heap copy and no garbage per object.
+     *
+     * @throws org.osfarm.core.NotFoundException if there is no such object
+     * @throws org.osfarm.core.CorruptObjectException if its bytes do not match its id or its type
+     *     is not {@code expected}
+     */
+    default java.nio.ByteBuffer readBuffer(Digest id, ObjectType expected) {
+      return java.nio.ByteBuffer.wrap(read(id, expected));
+    }
+
+    /**
      * The object as stored (codec and possibly compressed bytes), <em>not</em> verified: for a
      * server whose peer verifies every object itself. A backend that does not keep a codec returns
      * the verified bytes as {@link StoredObject#RAW}.

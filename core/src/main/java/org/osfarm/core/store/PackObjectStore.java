@@ -2,6 +2,8 @@ package org.osfarm.core.store;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -73,6 +75,7 @@ public final class PackObjectStore implements ObjectStore {
     final String name;
     final Path file;
     volatile FileChannel channel;
+    volatile MemorySegment mapping;
 
     Pack(String name, Path file) {
       this.name = name;
@@ -93,7 +96,29 @@ public final class PackObjectStore implements ObjectStore {
       return c;
     }
 
+    /**
+     * The whole pack, mapped read-only on first use. Packs never change once renamed into place, so
+     * the mapping stays valid; it is unmapped when it becomes unreachable (an automatic arena),
+     * never while a slice of it is still in use, even after {@link #close} or a gc that deleted the
+     * file.
+     */
+    MemorySegment mapped() throws IOException {
+      MemorySegment m = mapping;
+      if (m == null) {
+        synchronized (this) {
+          m = mapping;
+          if (m == null) {
+            FileChannel c = channel();
+            m = c.map(FileChannel.MapMode.READ_ONLY, 0, c.size(), Arena.ofAuto());
+            mapping = m;
+          }
+        }
+      }
+      return m;
+    }
+
     synchronized void close() throws IOException {
+      mapping = null;
       if (channel != null) {
         channel.close();
         channel = null;
@@ -290,6 +315,30 @@ public final class PackObjectStore implements ObjectStore {
       byte[] data = Compression.decode(id, l.codec, readRecord(l), l.size);
       Compression.verify(id, data);
       return data;
+    }
+
+    @Override
+    public ByteBuffer readBuffer(Digest id, ObjectType expected) {
+      Location l = locate(id, expected);
+      if (l.codec != Compression.RAW || l.stored != l.size) {
+        byte[] data = Compression.decode(id, l.codec, readRecord(l), l.size);
+        Compression.verify(id, data);
+        return ByteBuffer.wrap(data);
+      }
+      MemorySegment pack;
+      try {
+        pack = l.pack.mapped();
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot map " + l.pack.file, e);
+      }
+      long from = l.offset + RECORD_HEADER;
+      if (from + l.size > pack.byteSize()) {
+        throw new CorruptObjectException(
+            "pack " + l.pack.file + " is truncated: object " + id + " ends past its end");
+      }
+      ByteBuffer b = pack.asSlice(from, l.size).asByteBuffer().asReadOnlyBuffer();
+      Compression.verify(id, b);
+      return b;
     }
 
     @Override
