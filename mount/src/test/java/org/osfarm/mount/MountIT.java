@@ -205,6 +205,52 @@ class MountIT {
     }
   }
 
+  @Test
+  void aByteDamagedInALocalPackIsEioForItsFileAndTheRestStillReads() throws Exception {
+    Path tree = Files.createDirectories(dir.resolve("damage-tree"));
+    byte[] big = new byte[3 << 20]; // random: stored uncompressed, read as views of the pack
+    new java.util.Random(7).nextBytes(big);
+    Files.write(tree.resolve("big"), big);
+    Files.writeString(tree.resolve("note"), "still readable\n");
+    Path repo = dir.resolve("damage-repo");
+    try (Repository r = Repository.init(repo);
+        org.osfarm.core.DirectorySource src =
+            new org.osfarm.core.DirectorySource(tree, ProgressListener.NONE)) {
+      r.publish(src, "images/damaged", "damage", Map.of(), ProgressListener.NONE);
+    }
+    Path pack;
+    try (var packs = Files.list(repo.resolve("objects/pack"))) {
+      pack = packs.filter(f -> f.toString().endsWith(".pack")).findFirst().orElseThrow();
+    }
+    byte[] all = Files.readAllBytes(pack);
+    int at = -1; // where the file's second MiB lies in the pack
+    byte[] probe = java.util.Arrays.copyOfRange(big, 1 << 20, (1 << 20) + 64);
+    for (int i = 0; i + 64 <= all.length && at < 0; i++) {
+      if (java.util.Arrays.equals(all, i, i + 64, probe, 0, 64)) {
+        at = i;
+      }
+    }
+    assertThat(at).as("the chunk is stored as is").isPositive();
+    try (var ch =
+        java.nio.channels.FileChannel.open(pack, java.nio.file.StandardOpenOption.WRITE)) {
+      ch.write(java.nio.ByteBuffer.wrap(new byte[] {(byte) (big[(1 << 20) + 10] ^ 1)}), at + 10);
+    }
+    Path mp = Files.createDirectories(dir.resolve("mnt-damage"));
+    MountOptions o =
+        new MountOptions.Builder(repo.toString(), "images/damaged", mp)
+            .cacheDir(dir.resolve("cache-damage"))
+            .build();
+    try (Mount m = Mount.start(o)) {
+      assertThatThrownBy(() -> Programs.sh(mp, "cat big > /dev/null"))
+          .hasMessageContaining("Input/output error");
+      // the start of the file, in chunks before the damaged one (chunks are at most 512 KiB),
+      // reads as published
+      assertThat(Programs.sh(mp, "head -c 262144 big | sha256sum"))
+          .isEqualTo(Programs.sh(tree, "head -c 262144 big | sha256sum"));
+      assertThat(Programs.sh(mp, "cat note")).isEqualTo("still readable\n");
+    }
+  }
+
   static long diskBytes(Path p) throws IOException {
     try (var s = Files.walk(p)) {
       return s.filter(Files::isRegularFile)
