@@ -34,7 +34,7 @@ final class FastBuild {
     java.util.Set<String> single = new java.util.HashSet<>();
     for (; i < args.length; i++) {
       String a = args[i];
-      if (a.startsWith("@") || a.equals("--") || a.contains("=") && a.startsWith("-")) {
+      if (unusual(a)) {
         return null;
       }
       if (!seenBuild) {
@@ -120,8 +120,14 @@ final class FastBuild {
     return seenBuild ? b : null;
   }
 
-  private static boolean plain(String v) {
+  /** A value word: not empty, no option, no {@code @file}. */
+  static boolean plain(String v) {
     return !v.isEmpty() && !v.startsWith("-") && !v.startsWith("@");
+  }
+
+  /** A word the fast lanes leave to picocli: an {@code @file}, {@code --}, {@code --opt=value}. */
+  static boolean unusual(String a) {
+    return a.startsWith("@") || a.equals("--") || a.contains("=") && a.startsWith("-");
   }
 
   /**

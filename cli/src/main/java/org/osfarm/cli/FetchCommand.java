@@ -67,6 +67,11 @@ final class FetchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    return run(spec.commandLine().getOut(), spec.commandLine().getErr());
+  }
+
+  /** Runs the fetch (also without picocli: see {@link FastFetch}); returns the exit code. */
+  int run(java.io.PrintWriter out, java.io.PrintWriter err) throws IOException {
     BlockFetcher.Options o =
         new BlockFetcher.Options(
             blockSize,
@@ -76,14 +81,13 @@ final class FetchCommand implements Callable<Integer> {
             Runtime.getRuntime().availableProcessors());
     // The renderer asks isatty(2) through the FFM linker, whose first use costs a few tenths of a
     // second: more than a whole fetch of an unchanged image. Ask the kernel's fd link first.
-    try (ProgressRenderer progress =
-        stderrMayBeTerminal() ? new ProgressRenderer(spec.commandLine().getErr()) : null) {
+    try (ProgressRenderer progress = stderrMayBeTerminal() ? new ProgressRenderer(err) : null) {
       FetchResult r =
           BlockFetcher.fetch(url, output, o, progress == null ? ProgressListener.NONE : progress);
       if (progress != null) {
         progress.close();
       }
-      TransferRendering.print(spec.commandLine().getOut(), r, diskRate * 1e6, linkRate * 1e6);
+      TransferRendering.print(out, r, diskRate * 1e6, linkRate * 1e6);
     }
     return 0;
   }

@@ -25,6 +25,9 @@ public final class Main {
     PrintWriter out = new PrintWriter(System.out, true);
     PrintWriter err = new PrintWriter(System.err, true);
     Integer fast = FastBuild.tryAnswer(args, out, err);
+    if (fast == null) {
+      fast = FastFetch.tryRun(args, out, err);
+    }
     System.exit(fast != null ? fast : run(args, out, err));
   }
 
@@ -61,6 +64,30 @@ public final class Main {
     return n;
   }
 
+  /**
+   * The exit code of a command that failed with {@code t}, after saying why on {@code err}; throws
+   * {@code t} again when it is no error a user can hit (a bug: picocli prints its trace).
+   */
+  static int exitCode(Exception t, PrintWriter err) throws Exception {
+    if (t instanceof java.io.UncheckedIOException u && u.getCause() != null) {
+      err.println("osfarm: " + u.getMessage() + ": " + u.getCause().getMessage());
+      return EXIT_ERROR;
+    }
+    if (t instanceof CorruptObjectException) {
+      err.println("osfarm: repository damage: " + t.getMessage() + " (run 'osfarm fsck')");
+      return EXIT_DAMAGE;
+    }
+    if (t instanceof InvalidInputException
+        || t instanceof NotFoundException
+        || t instanceof RepositoryException
+        || t instanceof IllegalArgumentException
+        || t instanceof java.io.IOException) {
+      err.println("osfarm: " + t.getMessage());
+      return EXIT_ERROR;
+    }
+    throw t;
+  }
+
   /** Runs a command line; returns the exit code. */
   public static int run(String[] args, PrintWriter out, PrintWriter err) {
     CommandLine cl = new CommandLine(new OsfarmCommand());
@@ -72,27 +99,7 @@ public final class Main {
     }
     cl.setOut(out);
     cl.setErr(err);
-    cl.setExecutionExceptionHandler(
-        (ex, cmd, parseResult) -> {
-          Throwable t = ex;
-          if (t instanceof java.io.UncheckedIOException u && u.getCause() != null) {
-            err.println("osfarm: " + u.getMessage() + ": " + u.getCause().getMessage());
-            return EXIT_ERROR;
-          }
-          if (t instanceof CorruptObjectException) {
-            err.println("osfarm: repository damage: " + t.getMessage() + " (run 'osfarm fsck')");
-            return EXIT_DAMAGE;
-          }
-          if (t instanceof InvalidInputException
-              || t instanceof NotFoundException
-              || t instanceof RepositoryException
-              || t instanceof IllegalArgumentException
-              || t instanceof java.io.IOException) {
-            err.println("osfarm: " + t.getMessage());
-            return EXIT_ERROR;
-          }
-          throw ex;
-        });
+    cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> exitCode(ex, err));
     return cl.execute(args);
   }
 }

@@ -1,6 +1,5 @@
 package org.osfarm.transfer;
 
-import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -21,7 +20,6 @@ import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.osfarm.core.Digest;
@@ -34,17 +32,21 @@ import org.osfarm.core.ProgressListener;
  *
  * <p>Algorithm (after the CERN paper, with verification): get the file's {@link BlockIndex}; look
  * every block key up in the {@link SeedIndex} of the seeds (and recognise all-zero blocks); ask the
- * peer, in one streamed request, for the blocks found nowhere. Two kinds of threads work at once
- * into {@code OUT.part}: local workers copy seed blocks group by group (positional reads and
- * writes), one network thread writes the incoming blocks. The last of them to finish a group
- * verifies its SHA-256 (a fully local group straight from the worker's buffer). So the wall time
- * nears max(s_I/v_d, s_D/v_n) rather than their sum. A group whose seed blocks turn out wrong (a
- * key collision, a seed changed in place) is fetched again whole; a group made only of the peer's
- * bytes that does not verify means a lying or corrupted peer: the fetch stops.
+ * peer, in one streamed request, for the blocks found nowhere. The file is assembled in memory, a
+ * chunk of {@value #CHUNK_BYTES} bytes at a time, in a window of {@value #WINDOW_BYTES} bytes:
+ * local workers read seed blocks into a chunk's buffer (few large positional reads), the network
+ * thread reads the peer's blocks into the chunk's second buffer as they arrive, and the side that
+ * completes a chunk last hands it to be finished: every group hashed from memory and checked
+ * against its SHA-256, then the verified groups written with one write per run. Both sides run at
+ * once, so the wall time nears max(s_I/v_d, s_D/v_n) rather than their sum; nothing is read back,
+ * and nothing unverified is ever written. A group whose seed blocks turn out wrong (a key
+ * collision, a seed changed in place) is fetched again whole; a group made only of the peer's bytes
+ * that does not verify means a lying or corrupted peer: the fetch stops.
  *
- * <p>Every few seconds the output is fsynced and the set of verified groups written to {@code
- * OUT.part.state}; a later fetch of the same content resumes from there. {@code OUT} itself appears
- * (atomic rename) only once every group verified and the file is fsynced.
+ * <p>Every 64 MiB written the output is fsynced (writeback overlaps the transfer), and every few
+ * seconds the set of verified groups is written to {@code OUT.part.state}; a later fetch of the
+ * same content resumes from there. {@code OUT} itself appears (atomic rename) only once every group
+ * verified and the file is fsynced.
  */
 public final class BlockFetcher {
   /** How to fetch. */
@@ -86,13 +88,34 @@ public final class BlockFetcher {
    */
   private static final int HASH_PIECE = 64 * 1024;
 
+  /** At most this much is hashed to warm SHA-256 up (see {@code warmUpSha256}). */
+  private static final long WARM_UP_BYTES = 64L << 20;
+
   /**
-   * How often the output is flushed to disk while local workers copy ({@code
-   * OSFARM_FETCH_FLUSH_MS}; default 0: only once, when they are done and blocks still stream in).
-   * Measured here: flushing every 100 ms made the workers' writes wait on writeback about as much
-   * as it saved from the final fsync (about 0.1 s for 512 MiB on this disk).
+   * Bytes written between two fsyncs of the output during the transfer ({@code
+   * OSFARM_FETCH_FLUSH_MB}): the kernel would otherwise keep them all dirty until the final fsync,
+   * which then waits for the whole file; 0 turns it off.
    */
-  private static final long FLUSH_EVERY_MILLIS = envLong("OSFARM_FETCH_FLUSH_MS", 0);
+  private static final long FLUSH_BYTES = envLong("OSFARM_FETCH_FLUSH_MB", 64) << 20;
+
+  /**
+   * Bytes of chunks assembled at once: the local side and the network side may be this far apart
+   * (at least two chunks; the window's memory is two buffers of a chunk's size per chunk).
+   */
+  private static final int WINDOW_BYTES = 32 << 20;
+
+  /**
+   * One chunk being assembled: the local side reads seed blocks into {@code buf}, the network side
+   * reads the peer's blocks into {@code net} at the same offsets (seed reads may cover those
+   * offsets in {@code buf}, so the two never share bytes); the side that brings {@code parts} to 0
+   * finishes the chunk.
+   */
+  private static final class Slot {
+    int chunk = -1; // guarded by the window's lock
+    ByteBuffer buf;
+    byte[] net;
+    final AtomicInteger parts = new AtomicInteger();
+  }
 
   private static long envLong(String name, long dflt) {
     try {
@@ -138,6 +161,9 @@ public final class BlockFetcher {
     return new Run(imageUri(url), out, o, l).run();
   }
 
+  /** The seeds' indexes and the lookup over them. */
+  private record SeedsLoaded(List<SeedIndex.Entry> seeds, SeedIndex.Lookup lookup) {}
+
   private static final class Run {
     final URI base;
     final Path out;
@@ -150,6 +176,7 @@ public final class BlockFetcher {
     final AtomicLong reused = new AtomicLong();
     final AtomicLong zeros = new AtomicLong();
     final AtomicLong fetched = new AtomicLong();
+    final AtomicLong written = new AtomicLong();
     final AtomicReference<Throwable> failure = new AtomicReference<>();
     final AtomicLong readNanos = new AtomicLong();
     final AtomicLong hashNanos = new AtomicLong();
@@ -160,12 +187,27 @@ public final class BlockFetcher {
     BitSet done;
     final Object doneLock = new Object();
     final List<Integer> refetch = new ArrayList<>();
-    AtomicIntegerArray pending;
     FileChannel outCh;
     FileChannel[] seedCh;
     boolean fresh;
-    byte[] zeroGroupHash;
+
+    /** SHA-256 of a group of zeros; computed by the warm-up thread first. */
+    final java.util.concurrent.CompletableFuture<byte[]> zeroGroupHash =
+        new java.util.concurrent.CompletableFuture<>();
+
     volatile long lastState = System.nanoTime();
+    long netWaitNanos;
+    long traceStart;
+
+    // ---- the window of chunks being assembled (see Slot) ----
+    int chunkBlocks;
+    int chunks;
+    boolean[] chunkLocal; // the chunk has seed or zero blocks to place
+    boolean[] chunkNet; // the chunk has peer blocks to place
+    boolean[] completed; // guarded by windowLock
+    int lo; // the first chunk not completed; guarded by windowLock
+    Slot[] slots; // slot of chunk c: c % slots.length
+    final Object windowLock = new Object();
 
     Run(URI base, Path out, Options o, ProgressListener l) {
       this.base = base;
@@ -178,6 +220,7 @@ public final class BlockFetcher {
 
     FetchResult run() throws IOException {
       long t0 = System.nanoTime();
+      traceStart = t0;
       bs = o.blockSize();
       // The seeds' persistent index loads while the peer's index is in flight.
       AtomicReference<Object> seedsOrError = new AtomicReference<>();
@@ -195,11 +238,15 @@ public final class BlockFetcher {
                           es.add(o.seedIndex().get(s, bs));
                         }
                       }
-                      seedsOrError.set(es);
+                      seedsOrError.set(
+                          new SeedsLoaded(es, new SeedIndex.Lookup(es))); // off the main thread
                     } catch (Throwable e) {
                       seedsOrError.set(e);
                     }
                   });
+      java.util.concurrent.atomic.AtomicBoolean started =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      Thread.ofPlatform().name("fetch-warm").daemon().start(() -> warmUpSha256(started));
       byte[] ib;
       try {
         ib = get(URI.create(base + "/index?bs=" + bs));
@@ -226,9 +273,8 @@ public final class BlockFetcher {
       } else if (so instanceof Error e) {
         throw e;
       }
-      @SuppressWarnings("unchecked")
-      List<SeedIndex.Entry> seeds = (List<SeedIndex.Entry>) so;
-      SeedIndex.Lookup lookup = new SeedIndex.Lookup(seeds);
+      List<SeedIndex.Entry> seeds = ((SeedsLoaded) so).seeds();
+      SeedIndex.Lookup lookup = ((SeedsLoaded) so).lookup();
       trace("seeds", t0);
       seedCh = new FileChannel[seeds.size()];
       try {
@@ -247,12 +293,9 @@ public final class BlockFetcher {
         int n = idx.blocks();
         plan = new long[n];
         long zeroKey = BlockIndex.wireKey(sha256(new byte[bs], bs));
-        zeroGroupHash =
-            sha256(new byte[BlockIndex.GROUP_BLOCKS * bs], BlockIndex.GROUP_BLOCKS * bs);
+
         int[] missing = new int[n];
         int nm = 0;
-        pending = new AtomicIntegerArray(idx.groups());
-        int[] netLeft = new int[idx.groups()];
         for (int b = 0; b < n; b++) {
           int g = b / BlockIndex.GROUP_BLOCKS;
           if (done.get(g)) {
@@ -268,86 +311,33 @@ public final class BlockFetcher {
           } else {
             plan[b] = NET;
             missing[nm++] = b;
-            netLeft[g]++;
           }
         }
-        for (int g = 0; g < idx.groups(); g++) {
-          pending.set(g, done.get(g) ? 0 : 1 + (netLeft[g] > 0 ? 1 : 0));
-        }
-        // Both sides at once: the network thread and the local workers.
-        long[] netTime = new long[1];
-        long[] localTime = new long[1];
-        int[] missingF = missing;
-        int nmF = nm;
-        Thread net =
-            Thread.ofPlatform()
-                .name("fetch-net")
-                .start(
-                    () ->
-                        guard(
-                            () -> {
-                              long s = System.nanoTime();
-                              receive(missingF, nmF, netLeft);
-                              netTime[0] = System.nanoTime() - s;
-                            }));
-        long ls = System.nanoTime();
-        AtomicInteger cursor = new AtomicInteger();
-        List<Thread> workers = new ArrayList<>();
-        for (int t = 0; t < o.localThreads(); t++) {
-          workers.add(
-              Thread.ofPlatform().name("fetch-local-" + t).start(() -> guard(() -> local(cursor))));
-        }
-        // Writeback overlaps the copying: the local workers' pages go to disk while they and the
-        // network thread still work (the page cache would otherwise hold them all until the final
-        // fsync, which then waits for the whole file).
-        java.util.concurrent.atomic.AtomicBoolean localDone =
-            new java.util.concurrent.atomic.AtomicBoolean();
-        java.util.concurrent.atomic.AtomicBoolean netDone =
-            new java.util.concurrent.atomic.AtomicBoolean();
-        Thread flusher =
-            Thread.ofPlatform()
-                .name("fetch-flush")
-                .start(() -> guard(() -> flush(localDone, netDone)));
-        join(workers);
-        localDone.set(true);
-        java.util.concurrent.locks.LockSupport.unpark(flusher);
-        localTime[0] = System.nanoTime() - ls;
-        trace("local", t0);
-        if (TRACE) {
-          System.err.printf(
-              "fetch: worker time: read %.3f s, hash %.3f s, write %.3f s%n",
-              readNanos.get() / 1e9, hashNanos.get() / 1e9, writeNanos.get() / 1e9);
-        }
-        join(List.of(net));
-        netDone.set(true);
-        java.util.concurrent.locks.LockSupport.unpark(
-            flusher); // no interrupt: it would close outCh
-        join(List.of(flusher));
-        trace("net", t0);
+        chunkBlocks =
+            Math.max(1, CHUNK_BYTES / (BlockIndex.GROUP_BLOCKS * bs)) * BlockIndex.GROUP_BLOCKS;
+        chunks = (n + chunkBlocks - 1) / chunkBlocks;
+        slots = new Slot[Math.max(2, WINDOW_BYTES / (chunkBlocks * bs))];
+        trace("plan", t0);
+        started.set(true);
+        long[] times = pipeline(missing, nm, t0);
         rethrow();
         // Second round: groups whose seed blocks did not verify, all their blocks from the peer.
         int refetched = refetch.size();
         if (!refetch.isEmpty()) {
-          int[] again = new int[refetch.size() * BlockIndex.GROUP_BLOCKS];
-          int na = 0;
-          java.util.Arrays.fill(netLeft, 0);
-          for (int g : refetch.stream().sorted().toList()) {
-            for (int b = g * BlockIndex.GROUP_BLOCKS;
-                b < Math.min(n, (g + 1) * BlockIndex.GROUP_BLOCKS);
-                b++) {
-              plan[b] = NET;
-              again[na++] = b;
-              netLeft[g]++;
-            }
-            pending.set(g, 1);
-          }
+          BitSet again = new BitSet();
+          refetch.forEach(again::set);
           refetch.clear();
-          receive(again, na, netLeft);
-          rethrow();
-          if (!refetch.isEmpty()) {
-            throw new PeerDataException(
-                "group " + refetch.get(0) + " does not verify even when fetched whole: lying peer");
+          int na = 0;
+          for (int b = 0; b < n; b++) {
+            if (again.get(b / BlockIndex.GROUP_BLOCKS)) {
+              plan[b] = NET;
+              missing[na++] = b;
+            } else {
+              plan[b] = DONE; // verified and written in the first round
+            }
           }
+          pipeline(missing, na, t0);
+          rethrow();
         }
         synchronized (doneLock) {
           if (done.cardinality() != idx.groups()) {
@@ -374,8 +364,8 @@ public final class BlockFetcher {
             fetched.get(),
             wire.get(),
             (System.nanoTime() - t0) / 1e9,
-            localTime[0] / 1e9,
-            netTime[0] / 1e9,
+            times[0] / 1e9,
+            times[1] / 1e9,
             refetched);
       } catch (IOException | RuntimeException e) {
         saveStateQuietly();
@@ -392,8 +382,104 @@ public final class BlockFetcher {
       }
     }
 
+    /**
+     * One pass over the file by the plan: the network thread, the local workers and the flusher at
+     * once, through the window of chunks. Returns the wall time of the local side and of the
+     * network side (nanoseconds).
+     */
+    private long[] pipeline(int[] missing, int nm, long t0) {
+      chunkLocal = new boolean[chunks];
+      chunkNet = new boolean[chunks];
+      for (int b = 0; b < plan.length; b++) {
+        if (plan[b] == NET) {
+          chunkNet[b / chunkBlocks] = true;
+        } else if (plan[b] != DONE) {
+          chunkLocal[b / chunkBlocks] = true;
+        }
+      }
+      synchronized (windowLock) {
+        completed = new boolean[chunks];
+        for (int c = 0; c < chunks; c++) {
+          completed[c] = !chunkLocal[c] && !chunkNet[c];
+        }
+        lo = 0;
+        advance();
+        for (Slot s : slots) {
+          if (s != null) {
+            s.chunk = -1;
+          }
+        }
+      }
+      long[] times = new long[2];
+      Thread net =
+          Thread.ofPlatform()
+              .name("fetch-net")
+              .start(
+                  () ->
+                      guard(
+                          () -> {
+                            long s = System.nanoTime();
+                            receive(missing, nm);
+                            times[1] = System.nanoTime() - s;
+                          }));
+      long ls = System.nanoTime();
+      AtomicInteger cursor = new AtomicInteger();
+      List<Thread> workers = new ArrayList<>();
+      for (int t = 0; t < o.localThreads(); t++) {
+        workers.add(
+            Thread.ofPlatform().name("fetch-local-" + t).start(() -> guard(() -> local(cursor))));
+      }
+      java.util.concurrent.atomic.AtomicBoolean allDone =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      Thread flusher =
+          Thread.ofPlatform().name("fetch-flush").start(() -> guard(() -> flush(allDone)));
+      join(workers);
+      times[0] = System.nanoTime() - ls;
+      trace("local", t0);
+      if (TRACE) {
+        System.err.printf(
+            "fetch: worker time: read %.3f s, hash %.3f s, write %.3f s%n",
+            readNanos.get() / 1e9, hashNanos.get() / 1e9, writeNanos.get() / 1e9);
+      }
+      join(List.of(net));
+      allDone.set(true);
+      java.util.concurrent.locks.LockSupport.unpark(flusher); // no interrupt: it would close outCh
+      join(List.of(flusher));
+      trace("net", t0);
+      return times;
+    }
+
     interface Work {
       void run() throws IOException, InterruptedException;
+    }
+
+    /**
+     * Hashes a group of zeros (the hash of an all-zero group), then more zeros, the way {@link
+     * Finisher} hashes groups, while the indexes load (until the transfer starts, at most {@value
+     * #WARM_UP_BYTES} bytes). SHA-256 runs at about 1.7 GB/s only once the JIT has compiled it to
+     * the CPU's SHA instructions; before that, it runs at a few percent of that speed, and at
+     * start-up the compiler's queue is long. Measured: the compiled form arrived about 0.4 s into
+     * the run, after the first groups were hashed at the slow speed; with this, before the first
+     * chunk.
+     */
+    private void warmUpSha256(java.util.concurrent.atomic.AtomicBoolean started) {
+      MessageDigest md = Digest.newMessageDigest();
+      int groupBytes = BlockIndex.GROUP_BLOCKS * bs;
+      byte[] b = new byte[Math.min(HASH_PIECE, groupBytes)];
+      byte[] h = new byte[32];
+      try {
+        for (long n = 0; n == 0 || n < WARM_UP_BYTES && !started.get(); n += groupBytes) {
+          for (int x = 0; x < groupBytes; x += b.length) {
+            md.update(b, 0, b.length);
+          }
+          md.digest(h, 0, 32);
+          if (n == 0) {
+            zeroGroupHash.complete(h.clone());
+          }
+        }
+      } catch (java.security.DigestException | RuntimeException e) {
+        zeroGroupHash.completeExceptionally(e);
+      }
     }
 
     private void guard(Work w) {
@@ -403,6 +489,9 @@ public final class BlockFetcher {
         }
       } catch (Throwable e) {
         failure.compareAndSet(null, e);
+        synchronized (windowLock) {
+          windowLock.notifyAll(); // threads waiting for the window give up
+        }
       }
     }
 
@@ -437,33 +526,65 @@ public final class BlockFetcher {
     }
 
     /**
-     * A local worker: takes chunks of groups (about {@value #CHUNK_BYTES} bytes) in order; reads
-     * their seed blocks with as few large reads as the plan allows (a run of blocks consecutive in
-     * one seed is one read, gaps of a few peer blocks included), verifies each fully local group
-     * from the buffer it was read into, and writes the chunk's local runs with as few writes.
-     * Nothing a worker wrote is read back, except to verify a group that also holds peer blocks.
+     * The slot of chunk {@code c}, once {@code c} is inside the window (the first chunk not yet
+     * completed and the chunks after it that fit the window; both sides work in file order, so the
+     * first chunk is always one they can finish); null when the fetch failed meanwhile.
      */
-    private void local(AtomicInteger cursor) throws IOException {
-      final int gb = BlockIndex.GROUP_BLOCKS;
-      final int chunkGroups = Math.max(1, CHUNK_BYTES / (gb * bs));
-      ByteBuffer buf = ByteBuffer.allocateDirect(chunkGroups * gb * bs);
-      byte[] arr = new byte[gb * bs];
-      MessageDigest md = Digest.newMessageDigest();
-      byte[] h = new byte[32];
-      int groups = idx.groups();
-      int blocks = idx.blocks();
-      int chunks = (groups + chunkGroups - 1) / chunkGroups;
-      boolean[] ok = new boolean[chunkGroups];
-      boolean[] local = new boolean[chunkGroups];
-      for (int c = cursor.getAndIncrement(); c < chunks; c = cursor.getAndIncrement()) {
+    private Slot acquire(int c) throws InterruptedException {
+      synchronized (windowLock) {
+        while (c >= lo + slots.length) {
+          if (failure.get() != null) {
+            return null;
+          }
+          windowLock.wait();
+        }
         if (failure.get() != null) {
+          return null;
+        }
+        Slot s = slots[c % slots.length];
+        if (s == null) {
+          s = slots[c % slots.length] = new Slot();
+        }
+        if (s.chunk != c) {
+          s.chunk = c;
+          s.parts.set((chunkLocal[c] ? 1 : 0) + (chunkNet[c] ? 1 : 0));
+          if (s.buf == null) {
+            s.buf = ByteBuffer.allocateDirect(chunkBlocks * bs);
+          }
+          if (chunkNet[c] && s.net == null) {
+            s.net = new byte[chunkBlocks * bs];
+          }
+        }
+        return s;
+      }
+    }
+
+    /** Called with the window's lock: moves the window past the completed chunks. */
+    private void advance() {
+      while (lo < chunks && completed[lo]) {
+        lo++;
+      }
+      windowLock.notifyAll();
+    }
+
+    /**
+     * A local worker: takes chunks in file order; reads their seed blocks into the chunk's buffer
+     * with as few large reads as the plan allows (a run of blocks consecutive in one seed is one
+     * read, gaps of a few peer or zero blocks included: the peer's bytes are placed over them when
+     * the chunk is finished). The side that completes a chunk last finishes it.
+     */
+    private void local(AtomicInteger cursor) throws IOException, InterruptedException {
+      Finisher f = new Finisher();
+      for (int c = cursor.getAndIncrement(); c < chunks; c = cursor.getAndIncrement()) {
+        if (!chunkLocal[c]) {
+          continue;
+        }
+        Slot s = acquire(c);
+        if (s == null) {
           return;
         }
-        int g0 = c * chunkGroups;
-        int g1 = Math.min(groups, g0 + chunkGroups);
-        int b0 = g0 * gb;
-        int b1 = Math.min(blocks, g1 * gb);
-        // Reads: runs consecutive in one seed, across gaps of at most MAX_GAP other blocks.
+        int b0 = c * chunkBlocks;
+        int b1 = Math.min(plan.length, b0 + chunkBlocks);
         long tr = System.nanoTime();
         long nLocal = 0;
         for (int i = b0; i < b1; ) {
@@ -487,8 +608,7 @@ public final class BlockFetcher {
           }
           int seed = (int) (p >>> 32);
           long sb = (p & 0xffffffffL) * bs;
-          int len = (last - i + 1) * bs;
-          ByteBuffer dst = buf.slice((i - b0) * bs, len);
+          ByteBuffer dst = s.buf.slice((i - b0) * bs, (last - i + 1) * bs);
           while (dst.hasRemaining()) {
             if (seedCh[seed].read(dst, sb + dst.position()) < 0) {
               break; // the seed shrank: its groups will not verify and are refetched
@@ -497,172 +617,72 @@ public final class BlockFetcher {
           i = last + 1;
         }
         reused.addAndGet(nLocal * bs);
-        // Zero blocks (after the reads, which may have crossed them).
-        for (int i = b0; i < b1; i++) {
-          if (plan[i] == ZERO) {
-            buf.put((i - b0) * bs, ZEROS, 0, bs);
-            zeros.addAndGet(bs);
-          }
-        }
-        // Verify the fully local groups from the buffer.
-        long th = System.nanoTime();
-        readNanos.addAndGet(th - tr);
-        for (int g = g0; g < g1; g++) {
-          int gi = g - g0;
-          int gs = g * gb;
-          int ge = Math.min(blocks, gs + gb);
-          local[gi] = plan[gs] != DONE;
-          boolean allZero = true;
-          for (int i = gs; i < ge && local[gi]; i++) {
-            local[gi] = plan[i] != NET;
-            allZero &= plan[i] == ZERO;
-          }
-          if (local[gi] && allZero && zeroGroupHash != null && ge - gs == gb) {
-            // Exactly the bytes written (zeros): their hash is known, no need to compute it.
-            ok[gi] = idx.groupMatches(g, zeroGroupHash);
-          } else if (local[gi]) {
-            int glen = groupLength(g);
-            buf.get((gs - b0) * bs, arr, 0, glen);
-            for (int x = 0; x < glen; x += HASH_PIECE) {
-              md.update(arr, x, Math.min(HASH_PIECE, glen - x)); // see HASH_PIECE
-            }
-            try {
-              md.digest(h, 0, 32);
-            } catch (java.security.DigestException e) {
-              throw new IllegalStateException(e);
-            }
-            ok[gi] = idx.groupMatches(g, h);
-          }
-        }
-        // Writes: every maximal run of local blocks, one write each. Zero blocks of a fresh output
-        // are not written: it was created sparse, so they read as zeros already.
-        long tw = System.nanoTime();
-        hashNanos.addAndGet(tw - th);
-        for (int i = b0; i < b1; ) {
-          if (!writes(plan[i])) {
-            i++;
-            continue;
-          }
-          int j = i + 1;
-          while (j < b1 && writes(plan[j])) {
-            j++;
-          }
-          int len = (int) Math.min((long) (j - i) * bs, idx.size() - (long) i * bs);
-          writeFully(buf.slice((i - b0) * bs, len), (long) i * bs);
-          i = j;
-        }
-        writeNanos.addAndGet(System.nanoTime() - tw);
-        for (int g = g0; g < g1; g++) {
-          int gi = g - g0;
-          if (plan[g * gb] == DONE) {
-            continue; // verified by an earlier, interrupted fetch
-          }
-          if (local[gi]) {
-            pending.set(g, 0);
-            verified(g, ok[gi], true);
-          } else if (pending.decrementAndGet(g) == 0) {
-            verifyFromDisk(g, md);
-          }
+        readNanos.addAndGet(System.nanoTime() - tr);
+        if (s.parts.decrementAndGet() == 0) {
+          f.finish(c, s);
         }
         progress();
       }
     }
 
-    private boolean writes(long p) {
-      return p >= 0 || (p == ZERO && !fresh);
-    }
-
-    private void writeFully(ByteBuffer b, long pos) throws IOException {
-      while (b.hasRemaining()) {
-        pos += outCh.write(b, pos);
-      }
-    }
-
-    private final ThreadLocal<byte[]> verifyBuf =
-        ThreadLocal.withInitial(() -> new byte[BlockIndex.GROUP_BLOCKS * bs]);
-
-    /** Verifies a group that holds peer blocks, once all its blocks are written. */
-    private void verifyFromDisk(int g, MessageDigest md) throws IOException {
-      int glen = groupLength(g);
-      byte[] arr = verifyBuf.get();
-      ByteBuffer b = ByteBuffer.wrap(arr, 0, glen);
-      long off = (long) g * BlockIndex.GROUP_BLOCKS * bs;
-      while (b.hasRemaining()) {
-        if (outCh.read(b, off + b.position()) < 0) {
-          throw new EOFException(part + " is shorter than expected");
-        }
-      }
-      md.update(arr, 0, glen);
-      byte[] h = md.digest();
-      boolean hasLocal = false;
-      int b0 = g * BlockIndex.GROUP_BLOCKS;
-      for (int i = b0; i < Math.min(idx.blocks(), b0 + BlockIndex.GROUP_BLOCKS); i++) {
-        hasLocal |= plan[i] >= 0;
-      }
-      verified(g, idx.groupMatches(g, h), hasLocal);
-    }
-
-    private void verified(int g, boolean ok, boolean hasLocal) {
-      synchronized (doneLock) {
-        if (ok) {
-          done.set(g);
-        } else if (hasLocal) {
-          refetch.add(g);
-        } else {
-          throw new PeerDataException(
-              "the peer's blocks of group "
-                  + g
-                  + " (bytes "
-                  + (long) g * BlockIndex.GROUP_BLOCKS * bs
-                  + "..) do not match its index: corrupted or lying peer; "
-                  + "nothing unverified is kept");
-        }
-      }
-    }
-
-    /** The network thread: requests the missing blocks and writes them as they arrive. */
-    private void receive(int[] missing, int nm, int[] netLeft) throws IOException {
+    /**
+     * The network thread: requests the missing blocks and reads them, as they arrive, into the
+     * chunks' slots. A chunk it completes is finished by another thread, so hashing and writing
+     * never stall the socket.
+     */
+    private void receive(int[] missing, int nm) throws IOException, InterruptedException {
       if (nm == 0) {
         return;
       }
       byte[] req = BlockRanges.encode(missing, nm);
       wire.addAndGet(req.length);
       InputStream body = post(URI.create(base + "/blocks?bs=" + bs), req);
-      // Groups the stream completes are verified by another thread, so hashing (a read-back from
-      // the page cache and SHA-256) never stalls the socket.
+      trace("answer", traceStart);
+      int[] netLeft = new int[chunks];
+      for (int k = 0; k < nm; k++) {
+        netLeft[missing[k] / chunkBlocks]++;
+      }
+      // Chunks the stream completes are finished (hashed, written) by other threads, one per core,
+      // so hashing never stalls the socket.
       java.util.concurrent.LinkedBlockingQueue<Integer> complete =
           new java.util.concurrent.LinkedBlockingQueue<>();
-      Thread verifier =
-          Thread.ofPlatform()
-              .name("fetch-verify")
-              .start(
-                  () ->
-                      guard(
-                          () -> {
-                            MessageDigest md = Digest.newMessageDigest();
-                            for (int g = complete.take(); g >= 0; g = complete.take()) {
-                              if (failure.get() == null) {
-                                verifyFromDisk(g, md);
+      List<Thread> finishers = new ArrayList<>();
+      for (int t = 0; t < o.localThreads(); t++) {
+        finishers.add(
+            Thread.ofPlatform()
+                .name("fetch-verify-" + t)
+                .start(
+                    () ->
+                        guard(
+                            () -> {
+                              Finisher f = new Finisher();
+                              for (int c = complete.take(); c >= 0; c = complete.take()) {
+                                f.finish(c, slots[c % slots.length]);
                               }
-                            }
-                          }));
-      byte[] buf = new byte[1 << 20];
-      int maxRun = buf.length / bs;
+                            })));
+      }
       try (InputStream in = body) {
         int i = 0;
         while (i < nm) {
           if (failure.get() != null) {
             return;
           }
+          int c = missing[i] / chunkBlocks;
+          long tw0 = System.nanoTime();
+          Slot s = acquire(c);
+          netWaitNanos += System.nanoTime() - tw0;
+          if (s == null) {
+            return;
+          }
           int j = i + 1;
-          while (j < nm && j - i < maxRun && missing[j] == missing[j - 1] + 1) {
+          while (j < nm && missing[j] == missing[j - 1] + 1 && missing[j] / chunkBlocks == c) {
             j++;
           }
           long off = (long) missing[i] * bs;
           int len = (int) Math.min((long) (j - i) * bs, idx.size() - off);
           int got;
           try {
-            got = in.readNBytes(buf, 0, len);
+            got = in.readNBytes(s.net, (missing[i] - c * chunkBlocks) * bs, len);
           } catch (IOException e) {
             throw new PeerDataException(
                 "block stream from " + base + " broke off after " + fetched.get() + " bytes: " + e);
@@ -672,13 +692,10 @@ public final class BlockFetcher {
             throw new PeerDataException(
                 "block stream from " + base + " broke off after " + fetched.get() + " bytes");
           }
-          writeFully(ByteBuffer.wrap(buf, 0, len), off);
           fetched.addAndGet(len);
-          for (int k = i; k < j; k++) {
-            int g = missing[k] / BlockIndex.GROUP_BLOCKS;
-            if (--netLeft[g] == 0 && pending.decrementAndGet(g) == 0) {
-              complete.add(g);
-            }
+          netLeft[c] -= j - i;
+          if (netLeft[c] == 0 && s.parts.decrementAndGet() == 0) {
+            complete.add(c);
           }
           i = j;
           progress();
@@ -686,9 +703,135 @@ public final class BlockFetcher {
         if (in.read() >= 0) {
           throw new PeerDataException("block stream from " + base + " is longer than asked for");
         }
+        if (TRACE) {
+          System.err.printf("fetch: net waited %.3f s for the window%n", netWaitNanos / 1e9);
+        }
       } finally {
-        complete.add(-1);
-        join(List.of(verifier));
+        for (int t = 0; t < finishers.size(); t++) {
+          complete.add(-1);
+        }
+        join(finishers);
+      }
+    }
+
+    /**
+     * Finishes a chunk whose blocks are all in its slot: places the peer's and the zero blocks,
+     * verifies every group from memory, writes the verified groups (each run of blocks with one
+     * write; zero blocks of a fresh, sparse output are not written) and frees the slot. A group
+     * that does not verify is never written: with seed blocks in it, it is fetched again whole;
+     * made of the peer's blocks alone, it means a corrupted or lying peer and the fetch stops.
+     */
+    private final class Finisher {
+      final MessageDigest md = Digest.newMessageDigest();
+      final byte[] arr = new byte[BlockIndex.GROUP_BLOCKS * bs];
+      final byte[] h = new byte[32];
+      final boolean[] ok = new boolean[chunkBlocks / BlockIndex.GROUP_BLOCKS];
+
+      void finish(int c, Slot s) throws IOException {
+        final int gb = BlockIndex.GROUP_BLOCKS;
+        int b0 = c * chunkBlocks;
+        int b1 = Math.min(plan.length, b0 + chunkBlocks);
+        long th = System.nanoTime();
+        for (int i = b0; i < b1; ) {
+          if (plan[i] == NET) {
+            int j = i + 1;
+            while (j < b1 && plan[j] == NET) {
+              j++;
+            }
+            int pos = (i - b0) * bs;
+            s.buf.put(
+                pos, s.net, pos, (int) Math.min((long) (j - i) * bs, idx.size() - (long) i * bs));
+            i = j;
+          } else {
+            if (plan[i] == ZERO) {
+              s.buf.put((i - b0) * bs, ZEROS, 0, bs);
+              zeros.addAndGet(bs);
+            }
+            i++;
+          }
+        }
+        int g0 = b0 / gb;
+        int g1 = (b1 + gb - 1) / gb;
+        for (int g = g0; g < g1; g++) {
+          int gs = g * gb;
+          int ge = Math.min(b1, gs + gb);
+          ok[g - g0] = false;
+          if (plan[gs] == DONE) {
+            continue; // verified by an earlier, interrupted fetch or round
+          }
+          boolean allZero = true;
+          boolean hasLocal = false;
+          for (int i = gs; i < ge; i++) {
+            allZero &= plan[i] == ZERO;
+            hasLocal |= plan[i] != NET;
+          }
+          if (allZero && ge - gs == gb) {
+            ok[g - g0] = idx.groupMatches(g, zeroGroupHash.join()); // exactly zeros: a known hash
+          } else {
+            int glen = groupLength(g);
+            s.buf.get((gs - b0) * bs, arr, 0, glen);
+            for (int x = 0; x < glen; x += HASH_PIECE) {
+              md.update(arr, x, Math.min(HASH_PIECE, glen - x)); // see HASH_PIECE
+            }
+            try {
+              md.digest(h, 0, 32);
+            } catch (java.security.DigestException e) {
+              throw new IllegalStateException(e);
+            }
+            ok[g - g0] = idx.groupMatches(g, h);
+          }
+          if (!ok[g - g0]) {
+            if (!hasLocal) {
+              throw new PeerDataException(
+                  "the peer's blocks of group "
+                      + g
+                      + " (bytes "
+                      + (long) g * gb * bs
+                      + "..) do not match its index: corrupted or lying peer; "
+                      + "nothing unverified is kept");
+            }
+            synchronized (doneLock) {
+              refetch.add(g);
+            }
+          }
+        }
+        long tw = System.nanoTime();
+        hashNanos.addAndGet(tw - th);
+        for (int i = b0; i < b1; ) {
+          if (!writes(i, g0)) {
+            i++;
+            continue;
+          }
+          int j = i + 1;
+          while (j < b1 && writes(j, g0)) {
+            j++;
+          }
+          int len = (int) Math.min((long) (j - i) * bs, idx.size() - (long) i * bs);
+          ByteBuffer w = s.buf.slice((i - b0) * bs, len);
+          long pos = (long) i * bs;
+          while (w.hasRemaining()) {
+            pos += outCh.write(w, pos);
+          }
+          written.addAndGet(len);
+          i = j;
+        }
+        writeNanos.addAndGet(System.nanoTime() - tw);
+        synchronized (doneLock) {
+          for (int g = g0; g < g1; g++) {
+            if (ok[g - g0]) {
+              done.set(g);
+            }
+          }
+        }
+        synchronized (windowLock) {
+          completed[c] = true;
+          advance();
+        }
+      }
+
+      private boolean writes(int b, int g0) {
+        long p = plan[b];
+        return ok[b / BlockIndex.GROUP_BLOCKS - g0] && p != DONE && (p != ZERO || !fresh);
       }
     }
 
@@ -828,26 +971,21 @@ public final class BlockFetcher {
     }
 
     /**
-     * The flusher: while the local workers copy, fsyncs the output every {@value
-     * #FLUSH_EVERY_MILLIS} ms (and once more when they are done), so writeback overlaps the copying
-     * and the final fsync has little left; every few seconds it records the verified groups for a
-     * resume. Neither blocks the network thread.
+     * The flusher: fsyncs the output whenever FLUSH_BYTES more bytes were written, so writeback
+     * overlaps the transfer and the final fsync has little left; every few seconds it records the
+     * verified groups for a resume. Neither blocks the network thread.
      */
-    private void flush(
-        java.util.concurrent.atomic.AtomicBoolean localDone,
-        java.util.concurrent.atomic.AtomicBoolean netDone)
-        throws IOException {
-      boolean flushedAfterLocal = false;
-      while (!netDone.get() || !localDone.get()) {
-        java.util.concurrent.locks.LockSupport.parkNanos(
-            (FLUSH_EVERY_MILLIS > 0 ? FLUSH_EVERY_MILLIS : 100) * 1_000_000L);
+    private void flush(java.util.concurrent.atomic.AtomicBoolean allDone) throws IOException {
+      long flushed = 0;
+      while (!allDone.get()) {
+        java.util.concurrent.locks.LockSupport.parkNanos(20_000_000L);
         if (failure.get() != null) {
           return;
         }
-        boolean last = localDone.get();
-        if (!flushedAfterLocal && (FLUSH_EVERY_MILLIS > 0 || last) && !netDone.get()) {
+        long w = written.get();
+        if (FLUSH_BYTES > 0 && w - flushed >= FLUSH_BYTES && !allDone.get()) {
           outCh.force(false);
-          flushedAfterLocal = last;
+          flushed = w;
         }
         if (System.nanoTime() - lastState > STATE_EVERY_NANOS) {
           lastState = System.nanoTime();

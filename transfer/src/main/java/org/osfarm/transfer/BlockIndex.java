@@ -214,11 +214,14 @@ public final class BlockIndex {
       }
       byte[] gh = new byte[groups * 32];
       in.readFully(gh);
+      // Straight from the array: a byte at a time through the stream took a tenth of a second
+      // of a fetch's start (655,360 synchronized reads for a 512 MiB image, before the JIT).
       long[] keys = new long[n];
+      int p = MAGIC.length + 16 + groups * 32;
       for (int i = 0; i < n; i++) {
         long k = 0;
         for (int j = 0; j < WIRE_KEY_BYTES; j++) {
-          k = (k << 8) | in.readUnsignedByte();
+          k = (k << 8) | (b[p++] & 0xff);
         }
         keys[i] = k;
       }

@@ -79,55 +79,122 @@ public final class ImageProtocol implements ProtocolHandler {
 
   private static final int SPAN = 4 << 20;
 
+  /** Spans read ahead of the socket (each one buffer of {@value #SPAN} bytes). */
+  private static final int READ_AHEAD = 2;
+
   /**
    * Writes the requested runs in order. Runs close together are read with one read of the span that
    * covers them: scattered single blocks (a few percent of an image changed) would otherwise cost
-   * one small, cold, random read each, which at 1 Gb/s is slower than the link.
+   * one small, cold, random read each, which at 1 Gb/s is slower than the link. A reader thread
+   * reads the spans ahead of the socket (a cold read no longer pauses the stream) and packs each
+   * span's requested bytes together, so each span is one write.
    */
   static void sendBlocks(Path file, long size, int bs, List<long[]> runs, OutputStream out)
       throws IOException {
-    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-      ByteBuffer buf = ByteBuffer.allocate(SPAN);
-      byte[] arr = buf.array();
-      int k = 0;
-      while (k < runs.size()) {
-        long start = runs.get(k)[0] * bs;
-        long end = Math.min(size, (runs.get(k)[0] + runs.get(k)[1]) * bs);
-        if (end - start >= SPAN) { // a long run: stream it through the buffer
-          for (long off = start; off < end; ) {
-            int n = (int) Math.min(SPAN, end - off);
-            read(ch, buf, off, n, file);
-            out.write(arr, 0, n);
-            off += n;
-          }
-          k++;
-          continue;
+    java.util.concurrent.BlockingQueue<byte[]> free =
+        new java.util.concurrent.ArrayBlockingQueue<>(READ_AHEAD + 1);
+    java.util.concurrent.BlockingQueue<Object> full =
+        new java.util.concurrent.ArrayBlockingQueue<>(READ_AHEAD + 2);
+    for (int i = 0; i <= READ_AHEAD; i++) {
+      free.add(new byte[SPAN]);
+    }
+    Thread reader =
+        Thread.ofPlatform()
+            .name("image-blocks-read")
+            .daemon()
+            .start(
+                () -> {
+                  try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                    readSpans(ch, file, size, bs, runs, free, full);
+                    full.put(Boolean.TRUE); // the end
+                  } catch (InterruptedException e) {
+                    // the writer gave up (the client went away)
+                  } catch (IOException | RuntimeException e) {
+                    full.offer(e);
+                  }
+                });
+    try {
+      while (true) {
+        Object o = full.take();
+        if (o instanceof Packed p) {
+          out.write(p.buf(), 0, p.length());
+          free.put(p.buf());
+        } else if (o instanceof IOException e) {
+          throw e;
+        } else if (o instanceof RuntimeException e) {
+          throw e;
+        } else {
+          return;
         }
-        // Gather the following runs that fit one span with small gaps.
-        int last = k;
-        while (last + 1 < runs.size()) {
-          long s2 = runs.get(last + 1)[0] * bs;
-          long e2 = Math.min(size, (runs.get(last + 1)[0] + runs.get(last + 1)[1]) * bs);
-          if (s2 - end > MAX_READ_GAP || e2 - start > SPAN) {
-            break;
-          }
-          end = e2;
-          last++;
-        }
-        read(ch, buf, start, (int) (end - start), file);
-        for (int j = k; j <= last; j++) {
-          long s2 = runs.get(j)[0] * bs;
-          long e2 = Math.min(size, (runs.get(j)[0] + runs.get(j)[1]) * bs);
-          out.write(arr, (int) (s2 - start), (int) (e2 - s2));
-        }
-        k = last + 1;
       }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted", e);
+    } finally {
+      reader.interrupt(); // stops it if the socket failed; a no-op once it is done
     }
   }
 
-  private static void read(FileChannel ch, ByteBuffer buf, long off, int n, Path file)
+  /** A buffer whose first {@code length} bytes are requested bytes, in request order. */
+  private record Packed(byte[] buf, int length) {}
+
+  /**
+   * The reader: reads each span (a long run in pieces of {@value #SPAN} bytes, or runs with small
+   * gaps that fit one span) into a free buffer, packs the requested bytes to its front and hands it
+   * to the writer.
+   */
+  private static void readSpans(
+      FileChannel ch,
+      Path file,
+      long size,
+      int bs,
+      List<long[]> runs,
+      java.util.concurrent.BlockingQueue<byte[]> free,
+      java.util.concurrent.BlockingQueue<Object> full)
+      throws IOException, InterruptedException {
+    int k = 0;
+    while (k < runs.size()) {
+      long start = runs.get(k)[0] * bs;
+      long end = Math.min(size, (runs.get(k)[0] + runs.get(k)[1]) * bs);
+      if (end - start >= SPAN) { // a long run: stream it through the buffers
+        for (long off = start; off < end; ) {
+          int n = (int) Math.min(SPAN, end - off);
+          byte[] arr = free.take();
+          read(ch, arr, off, n, file);
+          full.put(new Packed(arr, n));
+          off += n;
+        }
+        k++;
+        continue;
+      }
+      // Gather the following runs that fit one span with small gaps.
+      int last = k;
+      while (last + 1 < runs.size()) {
+        long s2 = runs.get(last + 1)[0] * bs;
+        long e2 = Math.min(size, (runs.get(last + 1)[0] + runs.get(last + 1)[1]) * bs);
+        if (s2 - end > MAX_READ_GAP || e2 - start > SPAN) {
+          break;
+        }
+        end = e2;
+        last++;
+      }
+      byte[] arr = free.take();
+      read(ch, arr, start, (int) (end - start), file);
+      int packed = 0;
+      for (int j = k; j <= last; j++) {
+        long s2 = runs.get(j)[0] * bs;
+        long e2 = Math.min(size, (runs.get(j)[0] + runs.get(j)[1]) * bs);
+        System.arraycopy(arr, (int) (s2 - start), arr, packed, (int) (e2 - s2)); // never forward
+        packed += (int) (e2 - s2);
+      }
+      full.put(new Packed(arr, packed));
+      k = last + 1;
+    }
+  }
+
+  private static void read(FileChannel ch, byte[] arr, long off, int n, Path file)
       throws IOException {
-    buf.clear().limit(n);
+    ByteBuffer buf = ByteBuffer.wrap(arr, 0, n);
     while (buf.hasRemaining()) {
       if (ch.read(buf, off + buf.position()) < 0) {
         throw new IOException(file + " shrank while it was served");
