@@ -293,9 +293,13 @@ final class MmdebstrapBackend implements BuilderBackend {
       a.add("--customize-hook=chroot \"$1\" apt-get update -q");
     }
     if (!core && !packages.isEmpty()) {
-      a.add(
-          "--customize-hook=chroot \"$1\" apt-get install -y -q "
-              + String.join(" ", packages.stream().map(MmdebstrapBackend::q).toList()));
+      String names = String.join(" ", packages.stream().map(MmdebstrapBackend::q).toList());
+      if (repositories.isEmpty()) {
+        a.add("--customize-hook=" + installOutside(names));
+      } else {
+        // the layer's own sources name their keys by paths inside the chroot: the chroot's apt
+        a.add("--customize-hook=chroot \"$1\" apt-get install -y -q " + names);
+      }
     }
     Path file = job.work().resolve("layer-" + n + ".sh");
     Files.writeString(file, script);
@@ -307,6 +311,21 @@ final class MmdebstrapBackend implements BuilderBackend {
     a.add(
         "--customize-hook=chroot \"$1\" dpkg-query -W -f='${binary:Package}=${Version}\\n' > "
             + q(job.packagesFile(n)));
+  }
+
+  /**
+   * The hook installing {@code names} (quoted) the way mmdebstrap installs the variant's own
+   * packages: apt outside the chroot with mmdebstrap's configuration (the chroot's sources, lists,
+   * status and apt.conf.d; the host's apt), dpkg and the maintainer scripts chrooted. apt in the
+   * chroot would first rebuild its package cache from the lists (about 1 s for bookworm's main),
+   * because the cache mmdebstrap made names the lists by their paths outside; this apt finds that
+   * cache valid. TMPDIR and the dpkg wrapper are those of mmdebstrap's own install step.
+   */
+  static String installOutside(String names) {
+    return "TMPDIR=\"$1\"/tmp APT_CONFIG=\"$MMDEBSTRAP_APT_CONFIG\" apt-get -q"
+        + " -o Dir::Bin::dpkg=env -o DPkg::Options::=--unset=TMPDIR -o DPkg::Options::=dpkg"
+        + " -o DPkg::Chroot-Directory=\"$1\" -y install "
+        + names;
   }
 
   /**
