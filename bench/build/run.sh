@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build benchmark: osfarm build side by side with plain mmdebstrap for the same package set
 # (Debian bookworm amd64, minbase + the class's base group + openssh-server), one run each:
-#   1. plain mmdebstrap, cold (no .deb cache)            2. osfarm cold (empty repo and cache)
+#   1. plain mmdebstrap, cold (no .deb cache); then the same with dpkg's fsyncs off (reference)
+#                                                        2. osfarm cold (empty repo and cache)
 #   3. osfarm with core and base cached, 5 extra packages (copy-on-write: checks base out once, then an
 #      overlay)                                         4. the same on a copy of the repository made
 #      after 2, with the overlay off (the parent's tree unpacked from a tar, as before)
@@ -30,6 +31,12 @@ fi
 plain=$(t env TMPDIR="$W" HOME="$W" "${wrap[@]}" mmdebstrap --mode=unshare --variant=minbase \
   --aptopt='APT::Install-Recommends "false"' --include="$base,openssh-server" \
   bookworm "$W/plain.tar" http://deb.debian.org/debian)
+
+# for reference: plain mmdebstrap with dpkg's fsyncs off, as osfarm runs dpkg (docs/build.md)
+plainunsafe=$(t env TMPDIR="$W" HOME="$W" "${wrap[@]}" mmdebstrap --mode=unshare --variant=minbase \
+  --aptopt='APT::Install-Recommends "false"' --dpkgopt=force-unsafe-io --include="$base,openssh-server" \
+  bookworm "$W/plain-unsafe.tar" http://deb.debian.org/debian)
+rm -f "$W/plain.tar" "$W/plain-unsafe.tar"
 
 export OSFARM_CACHE="$W/cache"
 cold=$(t osfarm build --class debian-bookworm -g core -g base -p openssh-server -o "$W/cold.tar")
@@ -73,7 +80,8 @@ cat <<T
 | run | seconds | ratio |
 |---|---:|---:|
 | plain mmdebstrap, cold | $plain | 1.00 |
-| osfarm build, cold (core, base, image layers) | $cold | $(echo "scale=2; $cold / $plain" | bc) × plain |
+| … plain mmdebstrap, cold, \`--dpkgopt=force-unsafe-io\` (reference) | $plainunsafe | $(echo "scale=2; $plainunsafe / $plain" | bc) × plain |
+| osfarm build, cold (core, base, image layers) | $cold | $(echo "scale=2; $cold / $plain" | bc) × plain, $(echo "scale=2; $cold / $plainunsafe" | bc) × plain without fsyncs |
 | … clean-up still running after it returned (mmdebstrap deleting its tree, work directory) | $tail | |
 | osfarm build, core+base cached, 5 more packages (overlay; first use checks base out) | $layered | $(echo "scale=2; $layered / $cold" | bc) × own cold |
 | … the same with the overlay off (parent unpacked from a tar, as before) | $untar | $(echo "scale=2; $untar / $cold" | bc) × own cold |

@@ -44,7 +44,7 @@ import org.osfarm.core.TarSource;
  */
 public final class ImageBuilder {
   /** Part of every layer key: bump when the way a layer is built changes. */
-  public static final String BUILDER_VERSION = "osfarm-build/3";
+  public static final String BUILDER_VERSION = "osfarm-build/4";
 
   /** Where layer snapshots are named. */
   public static final String LAYER_REFS = "cache/layers/";

@@ -103,30 +103,15 @@ final class OutputDelivery {
     try {
       try (java.nio.channels.FileChannel cc = open(c);
           java.nio.channels.FileChannel sc = open(s);
-          java.nio.channels.FileChannel tc = open(t)) {
-        java.io.OutputStream tee =
-            new java.io.OutputStream() {
-              @Override
-              public void write(int b) throws IOException {
-                write(new byte[] {(byte) b}, 0, 1);
-              }
-
-              @Override
-              public void write(byte[] b, int off, int len) throws IOException {
-                for (java.nio.channels.FileChannel ch : List.of(cc, sc, tc)) {
-                  java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(b, off, len);
-                  while (buf.hasRemaining()) {
-                    ch.write(buf);
-                  }
-                }
-              }
-            };
+          java.nio.channels.FileChannel tc = open(t);
+          FanOut tee = new FanOut(List.of(cc, sc, tc))) {
         repo.exportTar(
             image,
             List.of(),
             org.osfarm.core.ExportFormat.parse(f.label()),
             tee,
             org.osfarm.core.ProgressListener.NONE);
+        tee.finish();
         cc.force(true);
       }
       Files.move(t, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
@@ -137,6 +122,101 @@ final class OutputDelivery {
       Files.deleteIfExists(c);
       Files.deleteIfExists(s);
       Files.deleteIfExists(t);
+    }
+  }
+
+  /**
+   * An output stream that writes everything to several files on a thread of its own, so that the
+   * export (reading, decompressing and verifying objects) and the writes (three copies of the image
+   * into the page cache, about a third of the time on one thread) overlap. Blocks are copied into a
+   * bounded queue (8 blocks of at most the exporter's 1 MB buffer); a write error fails the next
+   * write or {@link #finish}, and a writer that ended fails the producer instead of blocking it.
+   */
+  static final class FanOut extends java.io.OutputStream {
+    private static final byte[] END = new byte[0];
+    private final java.util.concurrent.BlockingQueue<byte[]> queue =
+        new java.util.concurrent.ArrayBlockingQueue<>(8);
+    private final Thread writer;
+    private volatile IOException failed;
+    private boolean finished;
+
+    FanOut(List<java.nio.channels.FileChannel> out) {
+      writer =
+          Thread.ofPlatform()
+              .name("osfarm-output-writer")
+              .daemon()
+              .start(
+                  () -> {
+                    try {
+                      for (byte[] b; (b = queue.take()) != END; ) {
+                        for (java.nio.channels.FileChannel ch : out) {
+                          java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(b);
+                          while (buf.hasRemaining()) {
+                            ch.write(buf);
+                          }
+                        }
+                      }
+                    } catch (IOException e) {
+                      failed = e;
+                      queue.clear();
+                    } catch (InterruptedException e) {
+                      failed = new java.io.InterruptedIOException("output writer interrupted");
+                    }
+                  });
+    }
+
+    @Override
+    public void write(int b) throws IOException {
+      write(new byte[] {(byte) b}, 0, 1);
+    }
+
+    @Override
+    public void write(byte[] b, int off, int len) throws IOException {
+      check();
+      if (len > 0) {
+        put(java.util.Arrays.copyOfRange(b, off, off + len));
+      }
+    }
+
+    /** Waits until every block is written; throws the writer's error, if any. */
+    void finish() throws IOException {
+      if (!finished) {
+        finished = true;
+        put(END);
+        try {
+          writer.join();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new java.io.InterruptedIOException("interrupted");
+        }
+      }
+      check();
+    }
+
+    private void put(byte[] b) throws IOException {
+      try {
+        while (!queue.offer(b, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+          if (!writer.isAlive()) {
+            check();
+            throw new IOException("output writer ended");
+          }
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new java.io.InterruptedIOException("interrupted");
+      }
+    }
+
+    private void check() throws IOException {
+      if (failed != null) {
+        throw new IOException("writing the output failed: " + failed.getMessage(), failed);
+      }
+    }
+
+    /** The same as {@link #finish} (the exporter closes its stream when done). */
+    @Override
+    public void close() throws IOException {
+      finish();
     }
   }
 
