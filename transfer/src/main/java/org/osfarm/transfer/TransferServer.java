@@ -57,21 +57,46 @@ public final class TransferServer implements AutoCloseable {
     String path = URLDecoder.decode(raw.replace("+", "%2B"), StandardCharsets.UTF_8);
     ProtocolResponse resp;
     try (InputStream body = ex.getRequestBody()) {
-      if (h == null) {
-        resp =
-            ProtocolResponse.text(404, "this server does not serve " + ex.getRequestURI() + "\n");
-      } else {
-        resp = h.handle(new ProtocolRequest(ex.getRequestMethod(), path, query(ex), body));
+      try {
+        if (h == null) {
+          resp =
+              ProtocolResponse.text(404, "this server does not serve " + ex.getRequestURI() + "\n");
+        } else {
+          resp = h.handle(new ProtocolRequest(ex.getRequestMethod(), path, query(ex), body));
+        }
+      } catch (NotFoundException e) {
+        resp = ProtocolResponse.text(404, e.getMessage() + "\n");
+      } catch (TransferException | IllegalArgumentException e) {
+        resp = ProtocolResponse.text(400, e.getMessage() + "\n");
+      } catch (RuntimeException | IOException e) {
+        resp = ProtocolResponse.text(500, "internal error: " + e + "\n");
       }
-    } catch (NotFoundException e) {
-      resp = ProtocolResponse.text(404, e.getMessage() + "\n");
-    } catch (TransferException | IllegalArgumentException e) {
-      resp = ProtocolResponse.text(400, e.getMessage() + "\n");
-    } catch (RuntimeException | IOException e) {
-      resp = ProtocolResponse.text(500, "internal error: " + e + "\n");
+      if (resp.status() >= 400) {
+        drainQuietly(body);
+      }
     }
     respond(ex, resp);
   }
+
+  /**
+   * Reads and drops what is left of a refused request's body (at most {@value #DRAIN_LIMIT} bytes).
+   * The JDK server closes a connection whose request body is left unread past 64 KiB, and a client
+   * still sending (a refused push streams its pack) then gets a reset instead of the answer that
+   * says why.
+   */
+  private static void drainQuietly(InputStream body) {
+    try {
+      byte[] b = new byte[64 << 10];
+      long n = 0;
+      for (int r; n < DRAIN_LIMIT && (r = body.read(b)) >= 0; ) {
+        n += r;
+      }
+    } catch (IOException e) {
+      // the client went away: nothing to answer
+    }
+  }
+
+  private static final long DRAIN_LIMIT = 256L << 20;
 
   private static Map<String, String> query(HttpExchange ex) {
     Map<String, String> q = new HashMap<>();
