@@ -87,8 +87,22 @@ public final class Digest implements Comparable<Digest> {
     return fromBytes(md.digest(), 0);
   }
 
-  /** A fresh SHA-256 {@link MessageDigest}. */
+  /**
+   * True if {@link #newMessageDigest} hashes with the system's libcrypto, at full speed from the
+   * first byte; false if with the JDK's, which needs its caller compiled (warmed up) for that.
+   */
+  public static boolean isNativeSha256() {
+    return NativeSha256.AVAILABLE;
+  }
+
+  /**
+   * A fresh SHA-256 {@link MessageDigest}: the system's libcrypto when it can be used (full speed
+   * from the first byte, see {@link NativeSha256}), else the JDK's.
+   */
   public static MessageDigest newMessageDigest() {
+    if (NativeSha256.AVAILABLE) {
+      return new NativeSha256();
+    }
     try {
       return MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {

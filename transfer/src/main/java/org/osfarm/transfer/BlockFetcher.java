@@ -460,7 +460,8 @@ public final class BlockFetcher {
      * the CPU's SHA instructions; before that, it runs at a few percent of that speed, and at
      * start-up the compiler's queue is long. Measured: the compiled form arrived about 0.4 s into
      * the run, after the first groups were hashed at the slow speed; with this, before the first
-     * chunk.
+     * chunk. With libcrypto's SHA-256 ({@link Digest#isNativeSha256}) only the zero group is
+     * hashed.
      */
     private void warmUpSha256(java.util.concurrent.atomic.AtomicBoolean started) {
       MessageDigest md = Digest.newMessageDigest();
@@ -468,7 +469,8 @@ public final class BlockFetcher {
       byte[] b = new byte[Math.min(HASH_PIECE, groupBytes)];
       byte[] h = new byte[32];
       try {
-        for (long n = 0; n == 0 || n < WARM_UP_BYTES && !started.get(); n += groupBytes) {
+        boolean warm = !Digest.isNativeSha256(); // libcrypto needs no warming up
+        for (long n = 0; n == 0 || warm && n < WARM_UP_BYTES && !started.get(); n += groupBytes) {
           for (int x = 0; x < groupBytes; x += b.length) {
             md.update(b, 0, b.length);
           }

@@ -182,7 +182,11 @@ public final class Posix {
     return (int) ERRNO.get(state, 0L);
   }
 
-  private static RuntimeException rethrow(Throwable t) {
+  /**
+   * What a downcall's {@code invokeExact} threw, to be thrown: an error as it is (thrown here), a
+   * runtime exception as it is, anything else wrapped.
+   */
+  public static RuntimeException rethrow(Throwable t) {
     if (t instanceof RuntimeException r) {
       return r;
     }
