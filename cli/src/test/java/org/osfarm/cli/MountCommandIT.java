@@ -74,6 +74,9 @@ class MountCommandIT {
     assertThat(r.out()).contains("mounted on " + mp);
     assertThat(MountTable.isMounted(mp, MountTable.FUSE_TYPE)).isTrue();
     assertThat(Files.readString(mp.resolve("etc/motd"))).isEqualTo("welcome\n");
+    assertThat(Files.readString(cache.resolve("mount.log")))
+        .as("the serving process has native access (FUSE, libcrypto)")
+        .doesNotContain("restricted method");
 
     r = osfarm("mount", repoDir.toString(), "images/tiny", mp.toString());
     assertThat(r.exit()).isEqualTo(1);

@@ -40,10 +40,12 @@ public final class Background {
       }
     }
     cmd.add(ProcessHandle.current().info().command().orElse(javaBinary()));
-    cmd.addAll(jvmOptions());
-    cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
-    cmd.add(mainClass);
+    cmd.addAll(
+        javaArguments(
+            mainClass,
+            System.getProperty("java.class.path"),
+            jvmOptions(),
+            Background.class.getModule().isNativeAccessEnabled()));
     cmd.addAll(args);
     cmd.add("--foreground");
     Files.createDirectories(log.toAbsolutePath().getParent());
@@ -73,6 +75,48 @@ public final class Background {
         p.destroy();
         throw new IOException("interrupted", e);
       }
+    }
+  }
+
+  /**
+   * The child's JVM options and main class. A class path that is one jar whose manifest names
+   * {@code mainClass} runs as {@code -jar}, so that the manifest grants native access as it did to
+   * this process (a plain {@code -cp} start would not: FUSE and libcrypto calls would be warned
+   * about and libcrypto's SHA-256 not used). Otherwise {@code -cp}, with {@code
+   * --enable-native-access=ALL-UNNAMED} added when this process has native access and its options
+   * do not already say so.
+   */
+  static List<String> javaArguments(
+      String mainClass, String classPath, List<String> jvmOptions, boolean nativeAccess) {
+    List<String> a = new ArrayList<>(jvmOptions);
+    if (mainClass.equals(jarMainClass(classPath))) {
+      a.add("-jar");
+      a.add(classPath);
+      return a;
+    }
+    if (nativeAccess
+        && jvmOptions.stream().noneMatch(o -> o.startsWith("--enable-native-access"))) {
+      a.add("--enable-native-access=ALL-UNNAMED");
+    }
+    a.add("-cp");
+    a.add(classPath);
+    a.add(mainClass);
+    return a;
+  }
+
+  /** The Main-Class of the jar {@code classPath} names, or null if it names anything else. */
+  private static String jarMainClass(String classPath) {
+    if (classPath == null
+        || classPath.contains(java.io.File.pathSeparator)
+        || !classPath.endsWith(".jar")
+        || !Files.isRegularFile(Path.of(classPath))) {
+      return null;
+    }
+    try (java.util.jar.JarFile jar = new java.util.jar.JarFile(classPath)) {
+      java.util.jar.Manifest m = jar.getManifest();
+      return m == null ? null : m.getMainAttributes().getValue("Main-Class");
+    } catch (IOException e) {
+      return null;
     }
   }
 
