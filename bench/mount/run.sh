@@ -39,7 +39,9 @@ if [ -n "${OSFARM_MOUNT_CP:-}" ]; then
   MOUNT=("$JAVA" --enable-native-access=ALL-UNNAMED -cp "$OSFARM_MOUNT_CP" org.osfarm.mount.MountMain)
   UMOUNT=("${MOUNT[@]}" --umount)
 else
-  MOUNT=("$JAVA" "${JFLAGS[@]}" -jar "$JAR" mount)
+  . "$here/scripts/jvm-options.sh"
+  read -ra MOUNT_OPTS <<<"$(osfarm_jvm_options mount)" # what the launcher adds for a mount
+  MOUNT=("$JAVA" "${JFLAGS[@]}" ${MOUNT_OPTS[@]+"${MOUNT_OPTS[@]}"} -jar "$JAR" mount)
   UMOUNT=("$JAVA" "${JFLAGS[@]}" -jar "$JAR" umount)
 fi
 in_ns() { nsenter --net=/run/netns/"$NS" "$@"; }

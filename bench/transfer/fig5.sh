@@ -30,6 +30,8 @@ cp "${OSFARM_JAR:-$here/cli/target/osfarm.jar}" "$JAR"
 JFLAGS=(--enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m
   -XX:SharedArchiveFile="$W/osfarm-$$.jsa" -XX:+AutoCreateSharedArchive -Xlog:cds=off -Xlog:cds+dynamic=off)
 in_ns() { ip netns exec "$NS" "$@"; }
+. "$here/scripts/jvm-options.sh"
+read -ra FETCH_OPTS <<<"$(osfarm_jvm_options fetch)" # what the launcher adds for a fetch
 
 cleanup() {
   # Every process of the private namespace is one this script started (servers, clients).
@@ -101,7 +103,7 @@ done
 # The client's persistent seed index of B (built once, like the paper's local image index).
 "$JAVA" "${JFLAGS[@]}" -jar "$JAR" commonality "$W/cli/b.img" "$W/cli/b.img" >/dev/null
 # Untimed warm-up: writes the class-data-sharing archive, as the launcher's first run does.
-in_ns "$JAVA" "${JFLAGS[@]}" -jar "$JAR" fetch "http://127.0.0.1:8080/warm.img" -o "$W/cli/warm.img" \
+in_ns "$JAVA" "${JFLAGS[@]}" ${FETCH_OPTS[@]+"${FETCH_OPTS[@]}"} -jar "$JAR" fetch "http://127.0.0.1:8080/warm.img" -o "$W/cli/warm.img" \
   --seed "$W/cli/b.img" >/dev/null
 rm -f "$W/cli/warm.img"
 SIZE=$(stat -c %s "$W/cli/b.img")
@@ -144,7 +146,7 @@ PY
       [ "$tool" = rsync ] && { cp b.img out.img; sync; }
       drop; x0=$(tx); t0=$(date +%s.%N)
       case $tool in
-        osfarm) in_ns "$JAVA" "${JFLAGS[@]}" -jar "$JAR" fetch "http://127.0.0.1:8080/a-$d.img" -o out.img --seed b.img >/dev/null ;;
+        osfarm) in_ns "$JAVA" "${JFLAGS[@]}" ${FETCH_OPTS[@]+"${FETCH_OPTS[@]}"} -jar "$JAR" fetch "http://127.0.0.1:8080/a-$d.img" -o out.img --seed b.img >/dev/null ;;
         http) in_ns curl -sf -o out.img "http://127.0.0.1:8081/a-$d.img"; sync out.img ;;
         rsync) in_ns rsync --no-whole-file --inplace "rsync://127.0.0.1:8730/srv/a-$d.img" out.img; sync out.img ;;
         # TOOL_TIMEOUT (s): zsync's seed scan of an ext4 image (many zero blocks) can run for many

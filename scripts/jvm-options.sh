@@ -1,0 +1,21 @@
+# Sourced by the osfarm launcher and the benchmarks (so that they measure what users run):
+# osfarm_jvm_options ARGS... prints the JVM options the launcher adds for that command line's
+# subcommand, space-separated (nothing for most).
+#
+# fetch and mount run C1 alone (-XX:TieredStopAtLevel=1): their byte work is native (SHA-256 by
+# libcrypto, zstd, copies, the kernel), and a fetch lives a second or two, a mount's first read
+# about as long, so C2's compiles cost more CPU than its code returns (docs/benchmarks.md: paired
+# runs on 2 cores). Everything else (publish's chunking, build, serve) keeps tiered compilation.
+osfarm_jvm_options() {
+  local cmd=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --repo) [ $# -ge 2 ] || break; shift 2 ;;
+      -*) shift ;;
+      *) cmd=$1; break ;;
+    esac
+  done
+  case $cmd in
+    fetch | mount) echo "-XX:TieredStopAtLevel=1" ;;
+  esac
+}
