@@ -16,6 +16,18 @@ osfarm_jvm_options() {
     esac
   done
   case $cmd in
-    fetch | mount) echo "-XX:TieredStopAtLevel=1" ;;
+    fetch | mount) osfarm_native_sha256 && echo "-XX:TieredStopAtLevel=1" ;;
   esac
+  return 0
+}
+
+# True if osfarm will hash with libcrypto (docs/repository.md, "Hashing"): without it, SHA-256
+# needs C2 (C1 alone hashes at a tenth of the speed), so C1 alone is not chosen.
+osfarm_native_sha256() {
+  case " ${OSFARM_JAVA_OPTS:-} " in *" -Dosfarm.nativeSha256=false "*) return 1 ;; esac
+  local d
+  for d in /lib/*-linux-gnu /usr/lib/*-linux-gnu /lib64 /usr/lib64 /usr/local/lib; do
+    [ -e "$d/libcrypto.so.3" ] && return 0
+  done
+  return 1
 }
