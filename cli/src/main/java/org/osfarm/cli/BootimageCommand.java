@@ -58,6 +58,15 @@ final class BootimageCommand implements Callable<Integer> {
   String kernelFrom;
 
   @Option(
+      names = "--kernel",
+      paramLabel = "FILE",
+      description =
+          "An x86 kernel (bzImage) with everything the boot needs built in (virtio, ext4, fuse,"
+              + " overlay, ...), e.g. the small one scripts/tiny-kernel builds; the initramfs then"
+              + " carries no modules. Instead of --kernel-from.")
+  Path kernel;
+
+  @Option(
       names = "--url",
       paramLabel = "URL",
       description = "The osfarm URL booted by default (osfarm.url= on the kernel command line).")
@@ -139,22 +148,22 @@ final class BootimageCommand implements Callable<Integer> {
     }
     Path jar = mountJar != null ? mountJar : defaultMountJar();
     Path jdkDir = jdk != null ? jdk : Path.of(System.getProperty("java.home"));
+    if (kernel != null && kernelFrom != null) {
+      throw new IllegalArgumentException(
+          "give the kernel as a file (--kernel) or as a snapshot (--kernel-from), not both");
+    }
     PrintWriter err = spec.commandLine().getErr();
     Path work = Files.createTempDirectory("osfarm-bootimage-");
-    try (Repository repo = top.openRepository()) {
-      Digest kernel = kernelFrom != null ? repo.resolve(kernelFrom) : defaultKernel(repo, err);
+    try (Repository repo = kernel != null ? null : top.openRepository()) {
+      BootImage.KernelSource k =
+          kernel != null
+              ? new BootImage.KernelSource.FromFile(kernel.toAbsolutePath())
+              : new BootImage.KernelSource.FromSnapshot(
+                  repo, kernelFrom != null ? repo.resolve(kernelFrom) : defaultKernel(repo, err));
       BootImage.Result r =
           BootImage.make(
               new BootImage.Request(
-                  repo,
-                  kernel,
-                  jar,
-                  jdkDir,
-                  url,
-                  ref,
-                  c,
-                  output.toAbsolutePath(),
-                  work.resolve("w")),
+                  k, jar, jdkDir, url, ref, c, output.toAbsolutePath(), work.resolve("w")),
               s -> err.println("bootimage: " + s));
       err.printf(
           "kernel %s: %s; initramfs: %s (%s as cpio)%n",
@@ -165,7 +174,11 @@ final class BootimageCommand implements Callable<Integer> {
       for (Map.Entry<String, Long> e : r.parts().entrySet()) {
         err.printf("  %-60s %s%n", e.getKey(), human(e.getValue()));
       }
-      err.println("  kernel modules: " + String.join(" ", r.kernelModules()));
+      err.println(
+          "  kernel modules: "
+              + (r.kernelModules().isEmpty()
+                  ? "none (built into the kernel)"
+                  : String.join(" ", r.kernelModules())));
       spec.commandLine().getOut().println(r.image() + " " + r.imageBytes());
     } finally {
       deleteTree(work);
