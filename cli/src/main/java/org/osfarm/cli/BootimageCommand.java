@@ -1,6 +1,7 @@
 package org.osfarm.cli;
 
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -16,8 +17,10 @@ import org.osfarm.core.Repository;
 import org.osfarm.mount.boot.BootImage;
 import org.osfarm.mount.boot.BootVm;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
 
 @Command(
     name = "bootimage",
@@ -35,6 +38,8 @@ final class BootimageCommand implements Callable<Integer> {
 
   @ParentCommand OsfarmCommand top;
 
+  @Spec CommandSpec spec;
+
   @Option(
       names = {"-o", "--output"},
       paramLabel = "FILE",
@@ -51,6 +56,15 @@ final class BootimageCommand implements Callable<Integer> {
               + KERNEL_REF
               + ".")
   String kernelFrom;
+
+  @Option(
+      names = "--kernel",
+      paramLabel = "FILE",
+      description =
+          "An x86 kernel (bzImage) with everything the boot needs built in (virtio, ext4, fuse,"
+              + " overlay, ...), e.g. the small one scripts/tiny-kernel builds; the initramfs then"
+              + " carries no modules. Instead of --kernel-from.")
+  Path kernel;
 
   @Option(
       names = "--url",
@@ -134,33 +148,38 @@ final class BootimageCommand implements Callable<Integer> {
     }
     Path jar = mountJar != null ? mountJar : defaultMountJar();
     Path jdkDir = jdk != null ? jdk : Path.of(System.getProperty("java.home"));
+    if (kernel != null && kernelFrom != null) {
+      throw new IllegalArgumentException(
+          "give the kernel as a file (--kernel) or as a snapshot (--kernel-from), not both");
+    }
+    PrintWriter err = spec.commandLine().getErr();
     Path work = Files.createTempDirectory("osfarm-bootimage-");
-    try (Repository repo = top.openRepository()) {
-      Digest kernel = kernelFrom != null ? repo.resolve(kernelFrom) : defaultKernel(repo);
+    try (Repository repo = kernel != null ? null : top.openRepository()) {
+      BootImage.KernelSource k =
+          kernel != null
+              ? new BootImage.KernelSource.FromFile(kernel.toAbsolutePath())
+              : new BootImage.KernelSource.FromSnapshot(
+                  repo, kernelFrom != null ? repo.resolve(kernelFrom) : defaultKernel(repo, err));
       BootImage.Result r =
           BootImage.make(
               new BootImage.Request(
-                  repo,
-                  kernel,
-                  jar,
-                  jdkDir,
-                  url,
-                  ref,
-                  c,
-                  output.toAbsolutePath(),
-                  work.resolve("w")),
-              s -> System.err.println("bootimage: " + s));
-      System.err.printf(
+                  k, jar, jdkDir, url, ref, c, output.toAbsolutePath(), work.resolve("w")),
+              s -> err.println("bootimage: " + s));
+      err.printf(
           "kernel %s: %s; initramfs: %s (%s as cpio)%n",
           r.kernelVersion(),
           human(r.kernelBytes()),
           human(r.initramfsBytes()),
           human(r.initramfsRawBytes()));
       for (Map.Entry<String, Long> e : r.parts().entrySet()) {
-        System.err.printf("  %-60s %s%n", e.getKey(), human(e.getValue()));
+        err.printf("  %-60s %s%n", e.getKey(), human(e.getValue()));
       }
-      System.err.println("  kernel modules: " + String.join(" ", r.kernelModules()));
-      System.out.println(r.image() + " " + r.imageBytes());
+      err.println(
+          "  kernel modules: "
+              + (r.kernelModules().isEmpty()
+                  ? "none (built into the kernel)"
+                  : String.join(" ", r.kernelModules())));
+      spec.commandLine().getOut().println(r.image() + " " + r.imageBytes());
     } finally {
       deleteTree(work);
     }
@@ -193,7 +212,7 @@ final class BootimageCommand implements Callable<Integer> {
   }
 
   /** Builds (or finds in the build cache) a minimal bookworm image with a kernel. */
-  private static Digest defaultKernel(Repository repo) throws IOException {
+  private static Digest defaultKernel(Repository repo, PrintWriter err) throws IOException {
     ImageSpec spec =
         ImageSpec.builder()
             .name("osfarm-boot-kernel")
@@ -202,7 +221,7 @@ final class BootimageCommand implements Callable<Integer> {
             .group("core")
             .kernel(true)
             .build();
-    System.err.println(
+    err.println(
         "bootimage: no --kernel-from: building (or reusing) a bookworm image with a kernel as "
             + KERNEL_REF);
     ImageBuilder b =
@@ -215,7 +234,7 @@ final class BootimageCommand implements Callable<Integer> {
             new BuildListener() {
               @Override
               public void step(String message) {
-                System.err.println("build: " + message);
+                err.println("build: " + message);
               }
             })
         .snapshot();

@@ -22,15 +22,16 @@ import org.osfarm.core.Repository;
 /**
  * Makes the tiny boot image: an ext4 disk image ({@code mke2fs -d}, no root needed) holding {@code
  * boot/vmlinuz}, {@code boot/initrd.img} and {@code boot/cmdline}. The initramfs holds busybox, the
- * few kernel modules the init needs, libfuse3 and fusermount3, a jlink'd Java runtime with only the
- * modules the mount client uses, the mount client ({@code osfarm-mount.jar}) and the init script;
- * the init mounts a snapshot from an osfarm URL as the root with a writable overlay on a scratch
- * disk (see {@code init} next to this class). {@link BootVm} boots it under QEMU.
+ * few kernel modules the init needs (none with a kernel that has them built in), libfuse3 and
+ * fusermount3, a jlink'd Java runtime with only the modules the mount client uses, the mount client
+ * ({@code osfarm-mount.jar}) and the init script; the init mounts a snapshot from an osfarm URL as
+ * the root with a writable overlay on a scratch disk (see {@code init} next to this class). {@link
+ * BootVm} boots it under QEMU.
  *
- * <p>Steps, each a method: kernel parts from a snapshot with a kernel; host programs and their
- * shared libraries ({@code ldd}); the Java runtime ({@code jdeps} finds the modules, {@code jlink}
- * links them); the cpio archive; its compression; the ext4 image. Not thread-safe; the work
- * directory is the caller's.
+ * <p>Steps, each a method: kernel parts from a snapshot with a kernel or from a kernel file; host
+ * programs and their shared libraries ({@code ldd}); the Java runtime ({@code jdeps} finds the
+ * modules, {@code jlink} links them); the cpio archive; its compression; the ext4 image. Not
+ * thread-safe; the work directory is the caller's.
  */
 public final class BootImage {
   /** The main class of the mount client in {@code osfarm-mount.jar}. */
@@ -48,11 +49,30 @@ public final class BootImage {
     NONE
   }
 
+  /** Where the kernel comes from. */
+  public sealed interface KernelSource {
+    /**
+     * A Debian kernel installed (or extracted) in a snapshot: {@code boot/vmlinuz-VERSION} and the
+     * few modules the init loads.
+     *
+     * @param repo the repository holding {@code snapshot}
+     * @param snapshot a snapshot with a Debian kernel
+     */
+    record FromSnapshot(Repository repo, Digest snapshot) implements KernelSource {}
+
+    /**
+     * An x86 bzImage with everything the boot needs built in ({@code scripts/tiny-kernel}): the
+     * initramfs then carries no modules.
+     *
+     * @param bzImage the kernel file
+     */
+    record FromFile(Path bzImage) implements KernelSource {}
+  }
+
   /**
    * What to make.
    *
-   * @param kernelRepo the repository holding {@code kernelSnapshot}
-   * @param kernelSnapshot a snapshot with a Debian kernel installed (or extracted)
+   * @param kernel where the kernel (and its modules, if any) comes from
    * @param mountJar {@code osfarm-mount.jar}, the mount client with its dependencies
    * @param jdk the JDK whose {@code jlink} and {@code jdeps} make the runtime
    * @param url the osfarm URL booted when the kernel command line names none (may be null)
@@ -62,8 +82,7 @@ public final class BootImage {
    * @param work a scratch directory (emptied and used)
    */
   public record Request(
-      Repository kernelRepo,
-      Digest kernelSnapshot,
+      KernelSource kernel,
       Path mountJar,
       Path jdk,
       String url,
@@ -83,7 +102,7 @@ public final class BootImage {
    * @param initramfsRawBytes the cpio archive before compression
    * @param parts uncompressed bytes of each part of the initramfs
    * @param javaModules the modules of the linked Java runtime
-   * @param kernelModules the kernel modules, in load order
+   * @param kernelModules the kernel modules, in load order (none for a kernel file)
    */
   public record Result(
       Path image,
@@ -124,19 +143,29 @@ public final class BootImage {
     Files.createDirectories(stage.resolve("boot"));
     Map<String, Long> parts = new LinkedHashMap<>();
 
-    progress.accept("kernel: reading the kernel and modules from " + r.kernelSnapshot().hex());
+    Path kernelDir = r.work().resolve("kernel");
     KernelParts k =
-        KernelParts.extract(
-            r.kernelRepo(), r.kernelSnapshot(), KernelParts.NEEDED, r.work().resolve("kernel"));
-    Path mods = Files.createDirectories(root.resolve("lib/modules"));
+        switch (r.kernel()) {
+          case KernelSource.FromSnapshot s -> {
+            progress.accept("kernel: reading the kernel and modules from " + s.snapshot().hex());
+            yield KernelParts.extract(s.repo(), s.snapshot(), KernelParts.NEEDED, kernelDir);
+          }
+          case KernelSource.FromFile f -> {
+            progress.accept("kernel: " + f.bzImage() + " (everything built in, no modules)");
+            yield KernelParts.fromFile(f.bzImage(), kernelDir);
+          }
+        };
     List<String> kernelModules = new ArrayList<>();
     StringBuilder order = new StringBuilder();
-    for (Path m : k.modules) {
-      Files.copy(m, mods.resolve(m.getFileName()));
-      kernelModules.add(m.getFileName().toString());
-      order.append(m.getFileName()).append('\n');
+    if (!k.modules.isEmpty()) {
+      Path mods = Files.createDirectories(root.resolve("lib/modules"));
+      for (Path m : k.modules) {
+        Files.copy(m, mods.resolve(m.getFileName()));
+        kernelModules.add(m.getFileName().toString());
+        order.append(m.getFileName()).append('\n');
+      }
+      parts.put("kernel modules", sizeOf(mods));
     }
-    parts.put("kernel modules", sizeOf(mods));
 
     progress.accept("host programs: busybox, mke2fs, fusermount3, libfuse3");
     Path osfarm = Files.createDirectories(root.resolve("osfarm"));

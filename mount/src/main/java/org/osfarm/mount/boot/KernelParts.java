@@ -21,7 +21,8 @@ import org.osfarm.core.Repository;
 
 /**
  * The kernel and the few modules the boot image needs, taken from a snapshot that has a Debian
- * kernel installed ({@code boot/vmlinuz-VERSION} and {@code [usr/]lib/modules/VERSION}).
+ * kernel installed ({@code boot/vmlinuz-VERSION} and {@code [usr/]lib/modules/VERSION}), or a
+ * kernel file with everything built in (no modules; {@link #fromFile}).
  *
  * <p>Dependencies are read from each module's own {@code .modinfo} section ({@code depends=}), so
  * the snapshot needs no {@code modules.dep} (an extracted, never configured kernel package works
@@ -131,6 +132,65 @@ final class KernelParts {
       modules.add(files.get(m));
     }
     return new KernelParts(version, vmlinuz, modules);
+  }
+
+  /**
+   * A kernel given as a file: an x86 bzImage with what the boot needs built in (see {@code
+   * scripts/tiny-kernel}), so no modules. The file is checked for the Linux boot header and its
+   * version string read from it; it is copied into {@code dir}.
+   *
+   * @throws BootImageException if the file is missing or not a bzImage
+   */
+  static KernelParts fromFile(Path bzImage, Path dir) throws IOException {
+    if (!Files.isRegularFile(bzImage)) {
+      throw new BootImageException(
+          "no kernel file "
+              + bzImage
+              + " (build one: scripts/tiny-kernel DIR makes DIR/bzImage, or give a Debian kernel"
+              + " with --kernel-from)");
+    }
+    byte[] head;
+    try (InputStream in = Files.newInputStream(bzImage)) {
+      head = in.readNBytes(64 * 1024);
+    }
+    String version = bzImageVersion(head);
+    if (version == null) {
+      throw new BootImageException(
+          bzImage
+              + " is not an x86 Linux kernel image (bzImage): it lacks the boot header (HdrS"
+              + " at 0x202); give arch/x86/boot/bzImage or a vmlinuz, not vmlinux or a"
+              + " compressed archive");
+    }
+    Files.createDirectories(dir);
+    Path vmlinuz = dir.resolve("vmlinuz");
+    Files.copy(bzImage, vmlinuz, StandardCopyOption.REPLACE_EXISTING);
+    return new KernelParts(version, vmlinuz, List.of());
+  }
+
+  /**
+   * The version of an x86 bzImage from its first bytes (the real-mode header of the Linux boot
+   * protocol: boot flag 0xAA55 at 0x1FE, "HdrS" at 0x202, the offset of the version string less
+   * 0x200 at 0x20E), or null when the bytes are not a bzImage.
+   */
+  static String bzImageVersion(byte[] head) {
+    if (head.length < 0x210
+        || (head[0x1FE] & 0xff) != 0x55
+        || (head[0x1FF] & 0xff) != 0xAA
+        || head[0x202] != 'H'
+        || head[0x203] != 'd'
+        || head[0x204] != 'r'
+        || head[0x205] != 'S') {
+      return null;
+    }
+    int at = ((head[0x20E] & 0xff) | (head[0x20F] & 0xff) << 8) + 0x200;
+    if (at <= 0x200 || at >= head.length) {
+      return "unknown";
+    }
+    int end = at;
+    while (end < head.length && head[end] != 0 && head[end] != ' ') {
+      end++;
+    }
+    return end > at ? new String(head, at, end - at, StandardCharsets.US_ASCII) : "unknown";
   }
 
   private static void visit(
