@@ -16,6 +16,7 @@ import org.osfarm.core.Entry;
 import org.osfarm.core.EntryType;
 import org.osfarm.core.ObjectCodec;
 import org.osfarm.core.Repository;
+import org.osfarm.core.Signatures;
 import org.osfarm.core.Snapshot;
 import org.osfarm.core.store.ObjectStore;
 import org.osfarm.core.store.ObjectType;
@@ -126,9 +127,13 @@ final class UpperMerge {
     return root.withContent(applyEdits(root.content(), edits, ""));
   }
 
-  /** Stores a snapshot of {@code root} (no parents); visible once the inserter is flushed. */
+  /**
+   * Stores a snapshot of {@code root} (no parents), signed as a publish signs it when the
+   * repository has a signing key; visible once the inserter is flushed.
+   */
   Digest snapshot(Entry root, Map<String, String> meta, String message) {
-    Snapshot snap = new Snapshot(root, List.of(), java.time.Instant.now(), message, meta);
+    Snapshot plain = new Snapshot(root, List.of(), java.time.Instant.now(), message, meta);
+    Snapshot snap = repo.keys().keyForWriting().map(k -> Signatures.sign(plain, k)).orElse(plain);
     byte[] enc = ObjectCodec.encodeSnapshot(snap);
     return ins.insert(ObjectType.SNAPSHOT, enc, 0, enc.length);
   }

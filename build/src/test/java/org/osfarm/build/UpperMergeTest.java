@@ -186,4 +186,30 @@ class UpperMergeTest {
           merged, List.of(), ExportFormat.TAR, tmp.resolve("out.tar"), ProgressListener.NONE);
     }
   }
+
+  @Test
+  void signsTheMergedSnapshotWhenTheRepositoryHasASigningKey() throws IOException {
+    try (Repository repo = Repository.init(tmp.resolve("repo"))) {
+      Digest parent = new Tar().dir("./").file("./a", "1").publish(repo, "parent");
+      Digest upper = new Tar().dir("./").file("./b", "2").publish(repo, "upper");
+      Digest unsigned = mergeOnce(repo, parent, upper);
+      assertThat(repo.readSnapshot(unsigned).signatures()).isEmpty();
+
+      repo.keys().generate("builder", false); // from now on a publish signs, and so must a merge
+      Digest signed = mergeOnce(repo, parent, upper);
+      assertThat(repo.readSnapshot(signed).signatures()).hasSize(1);
+      assertThat(repo.verifySignature(signed, repo.keys().trusted())).isNotNull();
+    }
+  }
+
+  private static Digest mergeOnce(Repository repo, Digest parent, Digest upper) throws IOException {
+    try (ObjectStore.Inserter ins = repo.store().newInserter()) {
+      UpperMerge m = new UpperMerge(repo, ins);
+      Entry root =
+          m.merge(parent, repo.readSnapshot(parent).root(), repo.readSnapshot(upper).root());
+      Digest merged = m.snapshot(root, Map.of("tar.prefix", "./"), "merged");
+      ins.flush();
+      return merged;
+    }
+  }
 }
