@@ -16,7 +16,6 @@ import org.osfarm.core.Entry;
 import org.osfarm.core.EntryType;
 import org.osfarm.core.ObjectCodec;
 import org.osfarm.core.Repository;
-import org.osfarm.core.Signatures;
 import org.osfarm.core.Snapshot;
 import org.osfarm.core.store.ObjectStore;
 import org.osfarm.core.store.ObjectType;
@@ -128,13 +127,12 @@ final class UpperMerge {
   }
 
   /**
-   * Stores a snapshot of {@code root} (no parents), signed as a publish signs it when the
-   * repository has a signing key; visible once the inserter is flushed.
+   * Stores a snapshot of {@code root} (no parents), encoded by {@link Repository#encodeSnapshot}
+   * (signed as a publish signs it); visible once the inserter is flushed.
    */
   Digest snapshot(Entry root, Map<String, String> meta, String message) {
-    Snapshot plain = new Snapshot(root, List.of(), java.time.Instant.now(), message, meta);
-    Snapshot snap = repo.keys().keyForWriting().map(k -> Signatures.sign(plain, k)).orElse(plain);
-    byte[] enc = ObjectCodec.encodeSnapshot(snap);
+    Snapshot snap = new Snapshot(root, List.of(), java.time.Instant.now(), message, meta);
+    byte[] enc = repo.encodeSnapshot(snap);
     return ins.insert(ObjectType.SNAPSHOT, enc, 0, enc.length);
   }
 
