@@ -18,6 +18,9 @@ base="systemd-sysv,udev,iproute2,ifupdown,netbase,procps,less,ca-certificates,pa
 extra5="curl rsync nano psmisc lsof"
 other5="wget file bzip2 xz-utils zstd"
 osfarm classes >/dev/null   # build the jar and the CDS archive outside the measurements
+# ext4 without a journal skips inodes deleted in the last 30 s when it allocates new ones (see
+# cold-pairs.sh): each build below starts SETTLE seconds (default 40) after a sync.
+settle() { sync; sleep "${SETTLE:-40}"; }
 t() { local s; s=$(date +%s.%N); "$@" >"$W/last.out" 2>"$W/last.err" || { cat "$W/last.err" >&2; exit 1; }; echo "$(date +%s.%N) - $s" | bc; }
 
 # plain mmdebstrap in the same confinement osfarm uses (as root: a user namespace on root's subuids)
@@ -28,17 +31,20 @@ if [ "$(id -u)" -eq 0 ]; then
   wrap=(unshare --user --map-users="$b,0,65536" --map-groups="$g,0,65536" --setuid 0 --setgid 0 --)
   chown "$b:$g" "$W"
 fi
+settle
 plain=$(t env TMPDIR="$W" HOME="$W" "${wrap[@]}" mmdebstrap --mode=unshare --variant=minbase \
   --aptopt='APT::Install-Recommends "false"' --include="$base,openssh-server" \
   bookworm "$W/plain.tar" http://deb.debian.org/debian)
 
 # for reference: plain mmdebstrap with dpkg's fsyncs off, as osfarm runs dpkg (docs/build.md)
+settle
 plainunsafe=$(t env TMPDIR="$W" HOME="$W" "${wrap[@]}" mmdebstrap --mode=unshare --variant=minbase \
   --aptopt='APT::Install-Recommends "false"' --dpkgopt=force-unsafe-io --include="$base,openssh-server" \
   bookworm "$W/plain-unsafe.tar" http://deb.debian.org/debian)
 rm -f "$W/plain.tar" "$W/plain-unsafe.tar"
 
 export OSFARM_CACHE="$W/cache"
+settle
 cold=$(t osfarm build --class debian-bookworm -g core -g base -p openssh-server -o "$W/cold.tar")
 sed -n 's/^built/  osfarm cold: built/p' "$W/last.err" >&2
 # osfarm returns once the image is published and written; mmdebstrap then deletes its tree and the
@@ -49,15 +55,18 @@ while [ -n "$(ls -A "$W/cache/work" 2>/dev/null)" ]; do sleep 0.2; done
 tail=$(echo "$(date +%s.%N) - $s" | bc)
 cp -a "$W/repo" "$W/repo-tar"; cp -a "$W/cache" "$W/cache-tar"   # same state, same .debs
 # shellcheck disable=SC2086
+settle
 layered=$(t osfarm build --class debian-bookworm -g core -g base -p openssh-server \
   $(printf -- '-p %s ' $extra5) -o "$W/layered.tar")
 sed -n 's/^built/  osfarm layered: built/p' "$W/last.err" >&2
 # shellcheck disable=SC2086
+settle
 untar=$(t env OSFARM_CACHE="$W/cache-tar" OSFARM_JAVA_OPTS="-Dosfarm.build.overlay=false" "${OSFARM_BIN:-$here/osfarm}" \
   --repo "$W/repo-tar" build --class debian-bookworm -g core -g base -p openssh-server \
   $(printf -- '-p %s ' $extra5))
 sed -n 's/^built/  osfarm layered, overlay off: built/p' "$W/last.err" >&2
 # shellcheck disable=SC2086
+settle
 again=$(t osfarm build --class debian-bookworm -g core -g base -p openssh-server \
   $(printf -- '-p %s ' $other5))
 sed -n 's/^built/  osfarm layered again: built/p' "$W/last.err" >&2

@@ -58,6 +58,7 @@ final class LayerCheckouts {
       boolean ok = false;
       try {
         Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
+        ImageBuilder.spreadInodes(tmp); // the tree in a block group of its own
         Path t = tmp.resolve("root");
         Files.createDirectory(t);
         Userns.own(t);
