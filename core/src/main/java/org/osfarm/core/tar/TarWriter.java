@@ -137,7 +137,11 @@ public final class TarWriter implements AutoCloseable {
 
   /** Copies exactly the current file's remaining size from {@code in}. */
   public void copy(InputStream in) throws IOException {
-    byte[] buf = new byte[64 * 1024];
+    if (remaining > 0 && buf == null) {
+      // one buffer for the archive: a fresh 64 KiB per file (an image has tens of thousands,
+      // most of a few KiB) made zeroing it the largest cost of an export
+      buf = new byte[64 * 1024];
+    }
     while (remaining > 0) {
       int n = in.read(buf, 0, (int) Math.min(buf.length, remaining));
       if (n < 0) {
@@ -164,11 +168,13 @@ public final class TarWriter implements AutoCloseable {
   }
 
   private long blocksWritten;
+  private byte[] buf;
+  private static final byte[] ZEROS = new byte[BLOCK];
 
   private void pad(long len) throws IOException {
     int p = (int) ((BLOCK - (len % BLOCK)) % BLOCK);
     if (p > 0) {
-      out.write(new byte[p]);
+      out.write(ZEROS, 0, p);
     }
     blocksWritten += (len + p) / BLOCK;
     written = 0;
