@@ -57,6 +57,7 @@ public final class ImageBuilder {
   private final MirrorState mirrors;
   private final KeyLocks locks;
   private final LayerCheckouts checkouts;
+  private final boolean detachSpares;
   private final List<BuilderBackend> backends = List.of(new MmdebstrapBackend());
 
   /**
@@ -65,6 +66,20 @@ public final class ImageBuilder {
    * @param cacheDir downloaded .debs, mirror states, cached outputs, work directories
    */
   public ImageBuilder(Repository repo, ClassRegistry classes, Path cacheDir) {
+    this(repo, classes, cacheDir, false);
+  }
+
+  /**
+   * @param repo where layers and images are published
+   * @param classes the known classes
+   * @param cacheDir downloaded .debs, mirror states, cached outputs, work directories
+   * @param detachSpares whether a fresh output's spare (the copy the next identical request is
+   *     given, see {@link OutputDelivery}) is made by a detached process after the build returns
+   *     (the command line: the answer does not wait for a third copy of the image) rather than
+   *     during the build (a long-lived process, tests)
+   */
+  public ImageBuilder(Repository repo, ClassRegistry classes, Path cacheDir, boolean detachSpares) {
+    this.detachSpares = detachSpares;
     this.repo = repo;
     this.classes = classes;
     this.cacheDir = cacheDir.toAbsolutePath();
@@ -1469,7 +1484,7 @@ public final class ImageBuilder {
           l.step("output " + o.format().label() + ": writing");
           if (OutputDelivery.teeable(o.format())) {
             // one export for the cache entry, its spare and the delivery (no copies after it)
-            OutputDelivery.writeFresh(repo, image, o.format(), cached, target);
+            OutputDelivery.writeFresh(repo, image, o.format(), cached, target, detachSpares);
             delivered = true;
           } else {
             ImageWriters.write(repo, plan, image, o.format(), cached, cacheDir.resolve("work"), l);

@@ -79,32 +79,36 @@ final class OutputDelivery {
 
   /**
    * Writes a tar-family output of a fresh build in one export: the same bytes go to the cache entry
-   * {@code cached}, its spare and the delivery {@code target} (three private files, as {@link
-   * #deliver} would make them, without reading the first back twice). Each appears by rename only
-   * when complete; the cache entry is made durable (fsync) before it is named, as {@code
-   * Repository.export} does.
+   * {@code cached}, the delivery {@code target} and, unless {@code detachSpare}, the entry's spare
+   * (private files, as {@link #deliver} would make them, without reading the first back). Each
+   * appears by rename only when complete; the cache entry is made durable (fsync) before it is
+   * named, as {@code Repository.export} does, with its writeback started every 64 MiB so that the
+   * final fsync has little left to wait for. With {@code detachSpare} (the command line) the spare
+   * is copied from the entry by a detached process after the answer, as {@link #deliver} refills
+   * it: the build does not wait for a third copy of the image.
    */
   static void writeFresh(
       org.osfarm.core.Repository repo,
       org.osfarm.core.Digest image,
       OutputFormat f,
       Path cached,
-      Path target)
+      Path target,
+      boolean detachSpare)
       throws IOException {
     if (Files.isDirectory(target)) {
       throw new BuildException("output " + target + " is a directory");
     }
     Path c = Files.createTempFile(cached.getParent(), ".image", ".tmp");
-    Path s = Files.createTempFile(cached.getParent(), ".spare", ".tmp");
+    Path s = detachSpare ? null : Files.createTempFile(cached.getParent(), ".spare", ".tmp");
     // mode 0600 like the others (Files.createTempFile), as the copies of deliver preserve it
     Path t =
         Files.createTempFile(
             target.toAbsolutePath().getParent(), "." + target.getFileName(), ".osfarm-tmp");
     try {
       try (java.nio.channels.FileChannel cc = open(c);
-          java.nio.channels.FileChannel sc = open(s);
+          java.nio.channels.FileChannel sc = s == null ? null : open(s);
           java.nio.channels.FileChannel tc = open(t);
-          FanOut tee = new FanOut(List.of(cc, sc, tc))) {
+          FanOut tee = new FanOut(sc == null ? List.of(cc, tc) : List.of(cc, sc, tc), cc)) {
         repo.exportTar(
             image,
             List.of(),
@@ -116,12 +120,19 @@ final class OutputDelivery {
       }
       Files.move(t, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
       Files.move(c, cached, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-      Files.move(
-          s, spare(cached), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      if (s != null) {
+        Files.move(
+            s, spare(cached), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      }
     } finally {
       Files.deleteIfExists(c);
-      Files.deleteIfExists(s);
+      if (s != null) {
+        Files.deleteIfExists(s);
+      }
       Files.deleteIfExists(t);
+    }
+    if (s == null) {
+      refill(cached, true);
     }
   }
 
@@ -133,20 +144,58 @@ final class OutputDelivery {
    * write or {@link #finish}, and a writer that ended fails the producer instead of blocking it.
    */
   static final class FanOut extends java.io.OutputStream {
+    /** Bytes written between two starts of the durable file's writeback. */
+    static final long FLUSH_EVERY = 64L << 20;
+
     private static final byte[] END = new byte[0];
     private final java.util.concurrent.BlockingQueue<byte[]> queue =
         new java.util.concurrent.ArrayBlockingQueue<>(8);
     private final Thread writer;
+    private final Thread flusher;
+    private final java.util.concurrent.Semaphore due = new java.util.concurrent.Semaphore(0);
+    private volatile boolean writing = true;
     private volatile IOException failed;
     private boolean finished;
 
     FanOut(List<java.nio.channels.FileChannel> out) {
+      this(out, null);
+    }
+
+    /**
+     * @param durable one of {@code out} whose writeback starts every {@link #FLUSH_EVERY} bytes (an
+     *     fdatasync on a thread of its own, overlapping the writes), or null
+     */
+    FanOut(List<java.nio.channels.FileChannel> out, java.nio.channels.FileChannel durable) {
+      flusher =
+          durable == null
+              ? null
+              : Thread.ofPlatform()
+                  .name("osfarm-output-flusher")
+                  .daemon()
+                  .start(
+                      () -> {
+                        try {
+                          while (true) {
+                            due.acquire();
+                            if (!writing) {
+                              return;
+                            }
+                            due.drainPermits(); // one fdatasync covers every block so far
+                            durable.force(false);
+                          }
+                        } catch (IOException e) {
+                          failed = e;
+                        } catch (InterruptedException e) {
+                          // finish() waits for the last one; the caller's own fsync follows
+                        }
+                      });
       writer =
           Thread.ofPlatform()
               .name("osfarm-output-writer")
               .daemon()
               .start(
                   () -> {
+                    long written = 0;
                     try {
                       for (byte[] b; (b = queue.take()) != END; ) {
                         for (java.nio.channels.FileChannel ch : out) {
@@ -155,12 +204,21 @@ final class OutputDelivery {
                             ch.write(buf);
                           }
                         }
+                        if (flusher != null
+                            && (written + b.length) / FLUSH_EVERY > written / FLUSH_EVERY) {
+                          due.release();
+                        }
+                        written += b.length;
                       }
-                    } catch (IOException e) {
-                      failed = e;
+                    } catch (IOException | RuntimeException e) {
+                      // (a channel not open for writing throws an unchecked exception)
+                      failed = e instanceof IOException io ? io : new IOException(e.toString(), e);
                       queue.clear();
                     } catch (InterruptedException e) {
                       failed = new java.io.InterruptedIOException("output writer interrupted");
+                    } finally {
+                      writing = false;
+                      due.release();
                     }
                   });
     }
@@ -185,6 +243,9 @@ final class OutputDelivery {
         put(END);
         try {
           writer.join();
+          if (flusher != null) {
+            flusher.join();
+          }
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
           throw new java.io.InterruptedIOException("interrupted");

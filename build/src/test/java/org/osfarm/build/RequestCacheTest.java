@@ -132,6 +132,32 @@ class RequestCacheTest {
   }
 
   @Test
+  void theCommandLinesSpareIsCopiedAfterTheAnswerFromTheEntry() throws Exception {
+    ImageBuilder commandLine = new ImageBuilder(repo, ClassRegistry.builtIn(), cache, true);
+    Path first = tmp.resolve("out/first.tar");
+    commandLine.build(spec, "images/web", List.of(OutputRequest.of(first, null)), listener);
+    Path cached =
+        ImageBuilder.cachedOutput(
+            cache, builder.plan(spec, false, false).top().key().hex(), OutputFormat.TAR);
+    Path spare = OutputDelivery.spare(cached);
+    // a detached process makes it a second after the answer (renamed into place when complete)
+    for (int i = 0; i < 300 && !Files.exists(spare); i++) {
+      Thread.sleep(100);
+    }
+    assertThat(spare).exists();
+    byte[] pristine = Files.readAllBytes(cached);
+    assertThat(Files.readAllBytes(first)).isEqualTo(pristine);
+    assertThat(Files.readAllBytes(spare)).isEqualTo(pristine);
+    assertThat(Files.getAttribute(spare, "unix:ino"))
+        .isNotEqualTo(Files.getAttribute(cached, "unix:ino"))
+        .isNotEqualTo(Files.getAttribute(first, "unix:ino"));
+    try (var leftovers = Files.list(cached.getParent())) {
+      assertThat(leftovers.map(p -> p.getFileName().toString()))
+          .containsExactlyInAnyOrder("image.tar", "image.tar.spare");
+    }
+  }
+
+  @Test
   void aChangedInputIsAMissAndLeavesTheTargetAlone() throws IOException {
     Path first = tmp.resolve("out/first.tar");
     fullPath(first);

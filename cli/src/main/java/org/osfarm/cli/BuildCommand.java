@@ -233,7 +233,8 @@ final class BuildCommand implements Callable<Integer> {
     RequestCache.Request req = request();
     ImageSpec s = spec();
     try (Repository repo = top.openRepository()) {
-      ImageBuilder b = new ImageBuilder(repo, ClassRegistry.builtIn(), cache);
+      // the command line answers before the next request's spare is copied (OutputDelivery)
+      ImageBuilder b = new ImageBuilder(repo, ClassRegistry.builtIn(), cache, !plan);
       if (plan) {
         BuildPlan p = b.plan(s, explain, refresh);
         out.print(p.render());
