@@ -165,6 +165,7 @@ class BlockFetcherTest {
   @Test
   void lyingPeerIsDetectedAndNoOutputAppears() throws IOException {
     makePair(images.resolve("a.img"), local.resolve("b.img"), 1024, 0.3, 4);
+    Path out = tmp.resolve("out.img");
     try (TamperingProxy proxy = new TamperingProxy(uri)) {
       proxy.route = "/blocks";
       proxy.rewrite =
@@ -173,7 +174,6 @@ class BlockFetcherTest {
             c[c.length / 2] ^= 1;
             return c;
           };
-      Path out = tmp.resolve("out.img");
       assertThatThrownBy(
               () ->
                   BlockFetcher.fetch(
@@ -185,6 +185,36 @@ class BlockFetcherTest {
           .hasMessageContaining("corrupted or lying peer");
       assertThat(Files.exists(out)).isFalse();
     }
+    // What stays is OUT.part with the groups its state marks verified, and nothing else written.
+    byte[] a = Files.readAllBytes(images.resolve("a.img"));
+    byte[] part = Files.readAllBytes(tmp.resolve("out.img.part"));
+    java.util.BitSet verified = verifiedGroups(tmp.resolve("out.img.part.state"));
+    int group = BlockIndex.GROUP_BLOCKS * BS;
+    int groups = (a.length + group - 1) / group;
+    assertThat(part.length).isEqualTo(a.length);
+    assertThat(verified.cardinality()).isPositive().isLessThan(groups);
+    long kept = 0;
+    for (int g = 0; g < groups; g++) {
+      int from = g * group;
+      int to = Math.min(a.length, from + group);
+      byte[] want = verified.get(g) ? Arrays.copyOfRange(a, from, to) : new byte[to - from];
+      assertThat(Arrays.mismatch(Arrays.copyOfRange(part, from, to), want))
+          .as((verified.get(g) ? "verified" : "unwritten") + " group " + g + ": first wrong byte")
+          .isEqualTo(-1);
+      kept += verified.get(g) ? to - from : 0;
+    }
+    // An honest peer then completes it from those groups.
+    FetchResult r =
+        BlockFetcher.fetch(uri.resolve("/a.img"), out, opts(List.of(local)), ProgressListener.NONE);
+    assertThat(Files.mismatch(out, images.resolve("a.img"))).isEqualTo(-1);
+    assertThat(r.resumedBytes()).isEqualTo(kept);
+  }
+
+  /** The groups {@code OUT.part.state} marks verified ("OSFR", group count, root, bitmap). */
+  static java.util.BitSet verifiedGroups(Path state) throws IOException {
+    byte[] b = Files.readAllBytes(state);
+    assertThat(java.nio.ByteBuffer.wrap(b).getInt()).isEqualTo(0x4f534652);
+    return java.util.BitSet.valueOf(Arrays.copyOfRange(b, 40, b.length));
   }
 
   @Test
