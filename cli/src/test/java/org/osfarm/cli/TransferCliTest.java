@@ -10,6 +10,10 @@ import static org.osfarm.cli.CliTest.refs;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,6 +27,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.osfarm.core.Digest;
+import org.osfarm.core.Repository;
 import org.osfarm.core.testing.FeatureTree;
 
 /**
@@ -316,26 +322,58 @@ class TransferCliTest {
     assertThat(local.resolve("wrong.img")).doesNotExist();
   }
 
+  // ---------------------------------------------------------------- object URLs
+
+  /** GETs or POSTs {@code path} on the server; returns the answer. */
+  static HttpResponse<byte[]> http(String path, byte[] post) throws Exception {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url + path));
+    if (post != null) {
+      b.POST(HttpRequest.BodyPublishers.ofByteArray(post));
+    }
+    try (HttpClient c = HttpClient.newHttpClient()) {
+      return c.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+    }
+  }
+
   @Test
-  void fetchOfAnUnknownImageFails(@TempDir Path local) {
-    CliTest.Result r =
-        fails(
-            osfarm(local, "fetch", url + "/nope.img", "-o", local.resolve("x").toString()),
-            Main.EXIT_ERROR);
-    assertThat(r.err()).contains("nope.img");
-    assertThat(local.resolve("x")).doesNotExist();
+  void objectUrlsAreServedImmutableAndAMissingObjectIsNot() throws Exception {
+    for (String q : List.of("", "?stored=1")) {
+      HttpResponse<byte[]> r = http("/v1/objects/" + base + q, null);
+      assertThat(r.statusCode()).isEqualTo(200);
+      assertThat(r.headers().firstValue("Cache-Control"))
+          .hasValue("public, max-age=31536000, immutable");
+      if (q.isEmpty()) {
+        assertThat(Digest.of(r.body()).hex()).isEqualTo(base); // the URL names this content
+      }
+    }
+    // An object that is not there yet may be pushed later: its 404 must not be cached.
+    HttpResponse<byte[]> missing =
+        http("/v1/objects/" + Digest.of("not stored".getBytes(StandardCharsets.UTF_8)).hex(), null);
+    assertThat(missing.statusCode()).isEqualTo(404);
+    assertThat(missing.headers().allValues("Cache-Control"))
+        .as(missing.headers().toString())
+        .containsExactly("no-store");
   }
 
-  static long number(String out, String label) {
-    Matcher m = Pattern.compile("(?m)^" + label + " +([0-9,]+) bytes").matcher(out);
-    assertThat(m.find()).as(out).isTrue();
-    return Long.parseLong(m.group(1).replace(",", ""));
-  }
-
-  static String content(String out) {
-    Matcher m = Pattern.compile("(?m)^content +([0-9a-f]{64})$").matcher(out);
-    assertThat(m.find()).as(out).isTrue();
-    return m.group(1);
+  @Test
+  void oneRequestTellsWhichOfManyObjectsTheServerLacks(@TempDir Path local) throws Exception {
+    ok(osfarm(local, "pull", url, "base"));
+    List<Digest> held = new ArrayList<>();
+    try (Repository r = Repository.open(local)) {
+      r.store().forEach(i -> held.add(i.id()));
+    }
+    assertThat(held).hasSizeGreaterThan(10);
+    java.io.ByteArrayOutputStream ask = new java.io.ByteArrayOutputStream();
+    java.io.ByteArrayOutputStream lacking = new java.io.ByteArrayOutputStream();
+    for (int i = 0; i < held.size(); i++) {
+      byte[] absent = Digest.of(("absent " + i).getBytes(StandardCharsets.UTF_8)).toBytes();
+      ask.write(held.get(i).toBytes());
+      ask.write(absent);
+      lacking.write(absent);
+    }
+    HttpResponse<byte[]> r = http("/v1/objects/missing", ask.toByteArray());
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.body()).isEqualTo(lacking.toByteArray());
   }
 
   // ---------------------------------------------------------------- commonality
