@@ -1,6 +1,7 @@
 package org.osfarm.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.offset;
 import static org.osfarm.cli.CliTest.fails;
 import static org.osfarm.cli.CliTest.ok;
 import static org.osfarm.cli.CliTest.osfarm;
@@ -320,6 +321,111 @@ class TransferCliTest {
             Main.EXIT_ERROR);
     assertThat(wrong.err()).contains("expected");
     assertThat(local.resolve("wrong.img")).doesNotExist();
+  }
+
+  /**
+   * {@code --block-size 512} reaches the fetch: c.img is b.img with 512 bytes changed in each of 40
+   * of its 4 KiB blocks, so only 40 blocks of 512 bytes travel (and the index has 512-byte keys).
+   * The report's numbers agree with each other and with the file.
+   */
+  @Test
+  void fetchWithASmallBlockSizeReportsConsistentNumbers(@TempDir Path local) throws Exception {
+    byte[] c = Files.readAllBytes(dir.resolve("b.img"));
+    for (int i = 0; i < 40; i++) {
+      System.arraycopy(random(300 + i, 512), 0, c, i * 25 * 4096 + (i % 8) * 512, 512);
+    }
+    Files.write(images.resolve("c.img"), c);
+    String seed = dir.resolve("b.img").toString();
+    String index = local.resolve("seed-index").toString();
+    Path out = local.resolve("c.img");
+    String o =
+        ok(osfarm(
+                local,
+                "fetch",
+                url + "/c.img",
+                "-o",
+                out.toString(),
+                "--seed",
+                seed,
+                "--seed-index",
+                index,
+                "--block-size",
+                "512"))
+            .out();
+    assertThat(Files.mismatch(out, images.resolve("c.img"))).isEqualTo(-1);
+    long total = number(o, "total");
+    long reused = number(o, "reused");
+    long zeros = decimal(o, "reused .* bytes from seeds, ([0-9,]+) zero bytes").longValue();
+    long fetched = number(o, "fetched");
+    assertThat(total).isEqualTo(c.length);
+    assertThat(fetched).isEqualTo(40 * 512);
+    assertThat(reused + zeros + fetched).isEqualTo(total);
+    // the wire carried the blocks, the index (5 bytes per 512-byte block) and the request
+    assertThat(number(o, "wire")).isGreaterThan(fetched + 5 * (total / 512)).isLessThan(200_000);
+    double seconds = decimal(o, "seconds +([0-9.]+)");
+    double observed = decimal(o, "observed +([0-9.]+) MB/s");
+    assertThat(seconds).isPositive();
+    assertThat(observed) // total / seconds, each printed rounded
+        .isBetween(total / 1e6 / (seconds + 5e-4) - 0.05, total / 1e6 / (seconds - 5e-4) + 0.05);
+    double serial = decimal(o, "bound +([0-9.]+) MB/s serial");
+    assertThat(serial).isPositive().isLessThanOrEqualTo(decimal(o, "([0-9.]+) MB/s overlapped"));
+
+    // With the rates given, the bounds are s/(s_I/v_d + s_D/v_n) and s/max(s_I/v_d, s_D/v_n).
+    String g =
+        ok(osfarm(
+                local,
+                "fetch",
+                url + "/c.img",
+                "-o",
+                local.resolve("c2.img").toString(),
+                "--seed",
+                seed,
+                "--seed-index",
+                index,
+                "--block-size",
+                "512",
+                "--disk-rate",
+                "1000",
+                "--link-rate",
+                "10"))
+            .out();
+    assertThat(Files.mismatch(local.resolve("c2.img"), out)).isEqualTo(-1);
+    assertThat(g).contains("(v_d 1000.0 MB/s, v_n 10.0 MB/s)");
+    double seedTime = (reused + zeros) / 1e9;
+    double net = fetched / 1e7;
+    assertThat(decimal(g, "bound +([0-9.]+) MB/s serial"))
+        .isCloseTo(total / 1e6 / (seedTime + net), offset(0.051));
+    assertThat(decimal(g, "([0-9.]+) MB/s overlapped"))
+        .isCloseTo(total / 1e6 / Math.max(seedTime, net), offset(0.051));
+  }
+
+  /** The first group of {@code regex} in {@code out}, a number with thousands separators. */
+  static Double decimal(String out, String regex) {
+    Matcher m = Pattern.compile("(?m)^.*?" + regex).matcher(out);
+    assertThat(m.find()).as(regex + " in\n" + out).isTrue();
+    return Double.valueOf(m.group(1).replace(",", ""));
+  }
+
+  @Test
+  void fetchOfAnUnknownImageFails(@TempDir Path local) {
+    CliTest.Result r =
+        fails(
+            osfarm(local, "fetch", url + "/nope.img", "-o", local.resolve("x").toString()),
+            Main.EXIT_ERROR);
+    assertThat(r.err()).contains("nope.img");
+    assertThat(local.resolve("x")).doesNotExist();
+  }
+
+  static long number(String out, String label) {
+    Matcher m = Pattern.compile("(?m)^" + label + " +([0-9,]+) bytes").matcher(out);
+    assertThat(m.find()).as(out).isTrue();
+    return Long.parseLong(m.group(1).replace(",", ""));
+  }
+
+  static String content(String out) {
+    Matcher m = Pattern.compile("(?m)^content +([0-9a-f]{64})$").matcher(out);
+    assertThat(m.find()).as(out).isTrue();
+    return m.group(1);
   }
 
   // ---------------------------------------------------------------- object URLs
