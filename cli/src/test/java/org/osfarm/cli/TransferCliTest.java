@@ -1,6 +1,7 @@
 package org.osfarm.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.offset;
 import static org.osfarm.cli.CliTest.fails;
 import static org.osfarm.cli.CliTest.ok;
 import static org.osfarm.cli.CliTest.osfarm;
@@ -10,6 +11,10 @@ import static org.osfarm.cli.CliTest.refs;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,6 +28,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.osfarm.core.Digest;
+import org.osfarm.core.Repository;
 import org.osfarm.core.testing.FeatureTree;
 
 /**
@@ -316,6 +323,89 @@ class TransferCliTest {
     assertThat(local.resolve("wrong.img")).doesNotExist();
   }
 
+  /**
+   * {@code --block-size 512} reaches the fetch: c.img is b.img with 512 bytes changed in each of 40
+   * of its 4 KiB blocks, so only 40 blocks of 512 bytes travel (and the index has 512-byte keys).
+   * The report's numbers agree with each other and with the file.
+   */
+  @Test
+  void fetchWithASmallBlockSizeReportsConsistentNumbers(@TempDir Path local) throws Exception {
+    byte[] c = Files.readAllBytes(dir.resolve("b.img"));
+    for (int i = 0; i < 40; i++) {
+      System.arraycopy(random(300 + i, 512), 0, c, i * 25 * 4096 + (i % 8) * 512, 512);
+    }
+    Files.write(images.resolve("c.img"), c);
+    String seed = dir.resolve("b.img").toString();
+    String index = local.resolve("seed-index").toString();
+    Path out = local.resolve("c.img");
+    String o =
+        ok(osfarm(
+                local,
+                "fetch",
+                url + "/c.img",
+                "-o",
+                out.toString(),
+                "--seed",
+                seed,
+                "--seed-index",
+                index,
+                "--block-size",
+                "512"))
+            .out();
+    assertThat(Files.mismatch(out, images.resolve("c.img"))).isEqualTo(-1);
+    long total = number(o, "total");
+    long reused = number(o, "reused");
+    long zeros = decimal(o, "reused .* bytes from seeds, ([0-9,]+) zero bytes").longValue();
+    long fetched = number(o, "fetched");
+    assertThat(total).isEqualTo(c.length);
+    assertThat(fetched).isEqualTo(40 * 512);
+    assertThat(reused + zeros + fetched).isEqualTo(total);
+    // the wire carried the blocks, the index (5 bytes per 512-byte block) and the request
+    assertThat(number(o, "wire")).isGreaterThan(fetched + 5 * (total / 512)).isLessThan(200_000);
+    double seconds = decimal(o, "seconds +([0-9.]+)");
+    double observed = decimal(o, "observed +([0-9.]+) MB/s");
+    assertThat(seconds).isPositive();
+    assertThat(observed) // total / seconds, each printed rounded
+        .isBetween(total / 1e6 / (seconds + 5e-4) - 0.05, total / 1e6 / (seconds - 5e-4) + 0.05);
+    double serial = decimal(o, "bound +([0-9.]+) MB/s serial");
+    assertThat(serial).isPositive().isLessThanOrEqualTo(decimal(o, "([0-9.]+) MB/s overlapped"));
+
+    // With the rates given, the bounds are s/(s_I/v_d + s_D/v_n) and s/max(s_I/v_d, s_D/v_n).
+    String g =
+        ok(osfarm(
+                local,
+                "fetch",
+                url + "/c.img",
+                "-o",
+                local.resolve("c2.img").toString(),
+                "--seed",
+                seed,
+                "--seed-index",
+                index,
+                "--block-size",
+                "512",
+                "--disk-rate",
+                "1000",
+                "--link-rate",
+                "10"))
+            .out();
+    assertThat(Files.mismatch(local.resolve("c2.img"), out)).isEqualTo(-1);
+    assertThat(g).contains("(v_d 1000.0 MB/s, v_n 10.0 MB/s)");
+    double seedTime = (reused + zeros) / 1e9;
+    double net = fetched / 1e7;
+    assertThat(decimal(g, "bound +([0-9.]+) MB/s serial"))
+        .isCloseTo(total / 1e6 / (seedTime + net), offset(0.051));
+    assertThat(decimal(g, "([0-9.]+) MB/s overlapped"))
+        .isCloseTo(total / 1e6 / Math.max(seedTime, net), offset(0.051));
+  }
+
+  /** The first group of {@code regex} in {@code out}, a number with thousands separators. */
+  static Double decimal(String out, String regex) {
+    Matcher m = Pattern.compile("(?m)^.*?" + regex).matcher(out);
+    assertThat(m.find()).as(regex + " in\n" + out).isTrue();
+    return Double.valueOf(m.group(1).replace(",", ""));
+  }
+
   @Test
   void fetchOfAnUnknownImageFails(@TempDir Path local) {
     CliTest.Result r =
@@ -336,6 +426,60 @@ class TransferCliTest {
     Matcher m = Pattern.compile("(?m)^content +([0-9a-f]{64})$").matcher(out);
     assertThat(m.find()).as(out).isTrue();
     return m.group(1);
+  }
+
+  // ---------------------------------------------------------------- object URLs
+
+  /** GETs or POSTs {@code path} on the server; returns the answer. */
+  static HttpResponse<byte[]> http(String path, byte[] post) throws Exception {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url + path));
+    if (post != null) {
+      b.POST(HttpRequest.BodyPublishers.ofByteArray(post));
+    }
+    try (HttpClient c = HttpClient.newHttpClient()) {
+      return c.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+    }
+  }
+
+  @Test
+  void objectUrlsAreServedImmutableAndAMissingObjectIsNot() throws Exception {
+    for (String q : List.of("", "?stored=1")) {
+      HttpResponse<byte[]> r = http("/v1/objects/" + base + q, null);
+      assertThat(r.statusCode()).isEqualTo(200);
+      assertThat(r.headers().firstValue("Cache-Control"))
+          .hasValue("public, max-age=31536000, immutable");
+      if (q.isEmpty()) {
+        assertThat(Digest.of(r.body()).hex()).isEqualTo(base); // the URL names this content
+      }
+    }
+    // An object that is not there yet may be pushed later: its 404 must not be cached.
+    HttpResponse<byte[]> missing =
+        http("/v1/objects/" + Digest.of("not stored".getBytes(StandardCharsets.UTF_8)).hex(), null);
+    assertThat(missing.statusCode()).isEqualTo(404);
+    assertThat(missing.headers().allValues("Cache-Control"))
+        .as(missing.headers().toString())
+        .containsExactly("no-store");
+  }
+
+  @Test
+  void oneRequestTellsWhichOfManyObjectsTheServerLacks(@TempDir Path local) throws Exception {
+    ok(osfarm(local, "pull", url, "base"));
+    List<Digest> held = new ArrayList<>();
+    try (Repository r = Repository.open(local)) {
+      r.store().forEach(i -> held.add(i.id()));
+    }
+    assertThat(held).hasSizeGreaterThan(10);
+    java.io.ByteArrayOutputStream ask = new java.io.ByteArrayOutputStream();
+    java.io.ByteArrayOutputStream lacking = new java.io.ByteArrayOutputStream();
+    for (int i = 0; i < held.size(); i++) {
+      byte[] absent = Digest.of(("absent " + i).getBytes(StandardCharsets.UTF_8)).toBytes();
+      ask.write(held.get(i).toBytes());
+      ask.write(absent);
+      lacking.write(absent);
+    }
+    HttpResponse<byte[]> r = http("/v1/objects/missing", ask.toByteArray());
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.body()).isEqualTo(lacking.toByteArray());
   }
 
   // ---------------------------------------------------------------- commonality

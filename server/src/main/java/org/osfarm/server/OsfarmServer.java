@@ -525,6 +525,9 @@ public final class OsfarmServer implements AutoCloseable {
 
   void problem(Context ctx, Problem p) {
     ctx.status(p.status);
+    // An error is no answer to keep: a 404 of an object that a push adds later must not stick in a
+    // cache in front of the service (404s are cacheable by default, RFC 9111 4.2.2).
+    ctx.header("Cache-Control", "no-store");
     p.headers.forEach(ctx::header);
     boolean html =
         !ctx.path().startsWith("/api/")

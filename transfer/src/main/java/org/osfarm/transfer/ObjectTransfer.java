@@ -80,6 +80,18 @@ public final class ObjectTransfer {
       String remoteRef,
       String localRef,
       ProgressListener l) {
+    return pull(local, remote, token, remoteRef, localRef, l, PackReceiver.FLUSH_BYTES);
+  }
+
+  /** A pull that makes received objects durable every {@code flushBytes} (tests: small ones). */
+  static TransferResult pull(
+      Repository local,
+      URI remote,
+      String token,
+      String remoteRef,
+      String localRef,
+      ProgressListener l,
+      long flushBytes) {
     RefDatabase.validateName(localRef);
     long t0 = System.nanoTime();
     RemoteRepository rr = new RemoteRepository(remote, token);
@@ -91,7 +103,7 @@ public final class ObjectTransfer {
                     () ->
                         new org.osfarm.core.NotFoundException(
                             "remote " + rr.base() + " has no ref '" + remoteRef + "'"));
-    Puller p = new Puller(local, rr, l);
+    Puller p = new Puller(local, rr, l, flushBytes);
     try (Repository.Lease lease = local.holdSharedLock();
         ObjectStore.Inserter ins = local.store().newInserter()) {
       local.store().refresh();
@@ -129,6 +141,7 @@ public final class ObjectTransfer {
     final ObjectStore store;
     final RemoteRepository rr;
     final ProgressListener l;
+    final long flushBytes;
     ObjectStore.Inserter ins;
     final ReentrantReadWriteLock flushLock = new ReentrantReadWriteLock();
     final AtomicLong objects = new AtomicLong();
@@ -138,11 +151,12 @@ public final class ObjectTransfer {
     long presentBytes;
     long totalBytes;
 
-    Puller(Repository local, RemoteRepository rr, ProgressListener l) {
+    Puller(Repository local, RemoteRepository rr, ProgressListener l, long flushBytes) {
       this.local = local;
       this.store = local.store();
       this.rr = rr;
       this.l = l;
+      this.flushBytes = flushBytes;
     }
 
     void run(Digest snapId) throws IOException {
@@ -225,10 +239,10 @@ public final class ObjectTransfer {
       }
       objects.incrementAndGet();
       bytes.addAndGet(data.length);
-      if (sinceFlush.addAndGet(data.length) >= PackReceiver.FLUSH_BYTES) {
+      if (sinceFlush.addAndGet(data.length) >= flushBytes) {
         flushLock.writeLock().lock();
         try {
-          if (sinceFlush.get() >= PackReceiver.FLUSH_BYTES) {
+          if (sinceFlush.get() >= flushBytes) {
             ins.flush();
             sinceFlush.set(0);
           }

@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.osfarm.core.Digest;
 
@@ -34,9 +35,15 @@ import org.osfarm.core.Digest;
 public final class SeedIndex {
   private static final byte[] MAGIC = {'O', 'S', 'S', 'I', 1};
   private final Path dir;
+  private final AtomicInteger hashed = new AtomicInteger();
 
   public SeedIndex(Path dir) {
     this.dir = dir;
+  }
+
+  /** Seed files this instance hashed because the index had no current entry for them. */
+  int hashedFiles() {
+    return hashed.get();
   }
 
   /** {@code $XDG_CACHE_HOME/osfarm/seed-index}, else {@code ~/.cache/osfarm/seed-index}. */
@@ -89,6 +96,7 @@ public final class SeedIndex {
             Digest.of((abs + "\0" + blockSize).getBytes(StandardCharsets.UTF_8)).hex() + ".idx");
     long[] keys = load(idx, stamp);
     if (keys == null) {
+      hashed.incrementAndGet();
       keys = compute(abs, blockSize, a.size());
       store(idx, stamp, keys);
     }

@@ -8,6 +8,7 @@ import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
@@ -164,6 +165,7 @@ class BlockFetcherTest {
   @Test
   void lyingPeerIsDetectedAndNoOutputAppears() throws IOException {
     makePair(images.resolve("a.img"), local.resolve("b.img"), 1024, 0.3, 4);
+    Path out = tmp.resolve("out.img");
     try (TamperingProxy proxy = new TamperingProxy(uri)) {
       proxy.route = "/blocks";
       proxy.rewrite =
@@ -172,7 +174,6 @@ class BlockFetcherTest {
             c[c.length / 2] ^= 1;
             return c;
           };
-      Path out = tmp.resolve("out.img");
       assertThatThrownBy(
               () ->
                   BlockFetcher.fetch(
@@ -184,6 +185,93 @@ class BlockFetcherTest {
           .hasMessageContaining("corrupted or lying peer");
       assertThat(Files.exists(out)).isFalse();
     }
+    // What stays is OUT.part with the groups its state marks verified, and nothing else written.
+    byte[] a = Files.readAllBytes(images.resolve("a.img"));
+    byte[] part = Files.readAllBytes(tmp.resolve("out.img.part"));
+    java.util.BitSet verified = verifiedGroups(tmp.resolve("out.img.part.state"));
+    int group = BlockIndex.GROUP_BLOCKS * BS;
+    int groups = (a.length + group - 1) / group;
+    assertThat(part.length).isEqualTo(a.length);
+    assertThat(verified.cardinality()).isPositive().isLessThan(groups);
+    long kept = 0;
+    for (int g = 0; g < groups; g++) {
+      int from = g * group;
+      int to = Math.min(a.length, from + group);
+      byte[] want = verified.get(g) ? Arrays.copyOfRange(a, from, to) : new byte[to - from];
+      assertThat(Arrays.mismatch(Arrays.copyOfRange(part, from, to), want))
+          .as((verified.get(g) ? "verified" : "unwritten") + " group " + g + ": first wrong byte")
+          .isEqualTo(-1);
+      kept += verified.get(g) ? to - from : 0;
+    }
+    // An honest peer then completes it from those groups.
+    FetchResult r =
+        BlockFetcher.fetch(uri.resolve("/a.img"), out, opts(List.of(local)), ProgressListener.NONE);
+    assertThat(Files.mismatch(out, images.resolve("a.img"))).isEqualTo(-1);
+    assertThat(r.resumedBytes()).isEqualTo(kept);
+  }
+
+  /** The groups {@code OUT.part.state} marks verified ("OSFR", group count, root, bitmap). */
+  static java.util.BitSet verifiedGroups(Path state) throws IOException {
+    byte[] b = Files.readAllBytes(state);
+    assertThat(java.nio.ByteBuffer.wrap(b).getInt()).isEqualTo(0x4f534652);
+    return java.util.BitSet.valueOf(Arrays.copyOfRange(b, 40, b.length));
+  }
+
+  @Test
+  void theSeedIndexIsKeptAndASeedIsHashedAgainOnlyWhenItChanged() throws IOException {
+    makePair(images.resolve("a.img"), local.resolve("b.img"), 1024, 0.1, 8);
+    Path b = local.resolve("b.img");
+    FetchResult first = fetchA("1.img", seedIndex, b);
+    assertThat(seedIndex.hashedFiles()).isEqualTo(1);
+    try (var files = Files.list(tmp.resolve("seed-index"))) {
+      assertThat(files.map(p -> p.getFileName().toString()))
+          .singleElement()
+          .matches(n -> n.endsWith(".idx"));
+    }
+
+    // A later run (a new index over the same directory) reads the seed's keys from disk.
+    SeedIndex later = new SeedIndex(tmp.resolve("seed-index"));
+    FetchResult second = fetchA("2.img", later, b);
+    assertThat(later.hashedFiles()).isZero();
+    assertThat(second.reusedBytes()).isEqualTo(first.reusedBytes());
+
+    // The seed changes where A uses it, with a new mtime: hashed again, not trusted, no refetch.
+    byte[] a = Files.readAllBytes(images.resolve("a.img"));
+    byte[] seed = Files.readAllBytes(b);
+    int used = 100;
+    while (Arrays.compare(a, used * BS, (used + 1) * BS, seed, used * BS, (used + 1) * BS) != 0) {
+      used++;
+    }
+    var mtime =
+        java.nio.file.attribute.FileTime.fromMillis(Files.getLastModifiedTime(b).toMillis() + 2000);
+    try (var ch = java.nio.channels.FileChannel.open(b, java.nio.file.StandardOpenOption.WRITE)) {
+      ch.write(java.nio.ByteBuffer.wrap(new byte[] {1, 2, 3}), (long) used * BS);
+    }
+    Files.setLastModifiedTime(b, mtime);
+    SeedIndex third = new SeedIndex(tmp.resolve("seed-index"));
+    FetchResult changed = fetchA("3.img", third, b);
+    assertThat(third.hashedFiles()).isEqualTo(1);
+    assertThat(changed.refetchedGroups()).isZero();
+    assertThat(changed.fetchedBytes()).isEqualTo(second.fetchedBytes() + BS);
+
+    // A new size (same mtime) is a change too.
+    Files.write(b, new byte[BS], java.nio.file.StandardOpenOption.APPEND);
+    Files.setLastModifiedTime(b, mtime);
+    SeedIndex fourth = new SeedIndex(tmp.resolve("seed-index"));
+    fourth.get(b, BS);
+    assertThat(fourth.hashedFiles()).isEqualTo(1);
+  }
+
+  /** Fetches a.img into {@code name} with one seed and {@code index}; checks the output. */
+  private FetchResult fetchA(String name, SeedIndex index, Path seed) throws IOException {
+    FetchResult r =
+        BlockFetcher.fetch(
+            uri.resolve("/a.img"),
+            tmp.resolve(name),
+            new BlockFetcher.Options(BS, List.of(seed), index, null, 2),
+            ProgressListener.NONE);
+    assertThat(Files.mismatch(tmp.resolve(name), images.resolve("a.img"))).isEqualTo(-1);
+    return r;
   }
 
   @Test
@@ -246,7 +334,12 @@ class BlockFetcherTest {
     FetchResult r = BlockFetcher.fetch(uri.resolve("/plus.tar"), out, o512, ProgressListener.NONE);
     assertThat(Files.mismatch(out, a)).isEqualTo(-1);
     assertThat(r.reusedBytes()).isGreaterThan(r.size() / 2);
-    // The second fetch finds the seed index on disk.
+    // The seed's keys are on disk: a later run does not hash it again.
+    SeedIndex later = new SeedIndex(tmp.resolve("seed-index"));
+    assertThat(later.get(seedDir.resolve("minbase.tar"), 512).keys())
+        .hasSize((int) (Files.size(seedDir.resolve("minbase.tar")) / 512));
+    assertThat(later.hashedFiles()).isZero();
+    // The output of a fetch is a seed for the next one (here at 4 KiB, hashed then).
     FetchResult again =
         BlockFetcher.fetch(
             uri.resolve("/plus.tar"),

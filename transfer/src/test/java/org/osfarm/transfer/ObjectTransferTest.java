@@ -272,10 +272,40 @@ class ObjectTransferTest {
           .isInstanceOf(TransferException.class);
     }
     assertThat(client.refs().get("m")).isEmpty();
+    // Cut the contents' pack (the only answer over 1 MB) a third in, with objects made durable
+    // every 64 KiB: those received before the cut are kept.
+    try (TamperingProxy proxy = new TamperingProxy(uri)) {
+      proxy.route = "/objects/pack";
+      proxy.cutAfter = 1_000_000;
+      assertThatThrownBy(
+              () ->
+                  ObjectTransfer.pull(
+                      client,
+                      proxy.uri(),
+                      null,
+                      "images/feature",
+                      "m",
+                      ProgressListener.NONE,
+                      64 << 10))
+          .isInstanceOf(TransferException.class);
+    }
+    assertThat(client.refs().get("m")).isEmpty();
+    assertThat(client.fsck(ProgressListener.NONE).problems()).isEmpty();
+    TransferResult full;
+    try (Repository fresh = Repository.init(tmp.resolve("fresh"))) {
+      full = ObjectTransfer.pull(fresh, uri, "images/feature", "m", ProgressListener.NONE);
+    }
     TransferResult r =
         ObjectTransfer.pull(client, uri, "images/feature", "m", ProgressListener.NONE);
     assertThat(client.refs().get("m")).contains(r.snapshot());
     assertThat(client.fsck(ProgressListener.NONE).problems()).isEmpty();
+    // It resumed: what the cut pull kept is not sent again, and nothing else is skipped.
+    assertThat(r.objectsPresent()).isPositive();
+    assertThat(r.bytesPresent()).isGreaterThanOrEqualTo(64 << 10);
+    assertThat(r.objectsSent()).isLessThan(full.objectsSent());
+    assertThat(r.bytesSent()).isLessThan(full.bytesSent() - (64 << 10));
+    assertThat(r.objectsSent() + r.objectsPresent()).isEqualTo(full.objectsSent());
+    assertThat(r.bytesSent() + r.bytesPresent()).isEqualTo(full.bytesSent());
   }
 
   @Test
