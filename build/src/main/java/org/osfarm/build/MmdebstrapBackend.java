@@ -305,7 +305,9 @@ final class MmdebstrapBackend implements BuilderBackend {
       i++;
     }
     if (!repositories.isEmpty()) {
-      a.add("--customize-hook=chroot \"$1\" apt-get update -q");
+      // an index that cannot be fetched fails the build (apt only warns by default and installs
+      // from the other sources); older apt ignores the option
+      a.add("--customize-hook=chroot \"$1\" apt-get update -q -o APT::Update::Error-Mode=any");
     }
     if (!core && !packages.isEmpty()) {
       String names = String.join(" ", packages.stream().map(MmdebstrapBackend::q).toList());
