@@ -23,8 +23,9 @@ import java.util.regex.Pattern;
  * parent is {@code --variant=custom} whose setup hook unpacks the parent's tree (so nothing of the
  * parent is installed again) and whose customize hooks install the layer's packages with apt in the
  * chroot, run the layer's script and reset per-instance identity. The tar goes to stdout and is
- * published while it is written. Downloaded .debs are hard-linked in from, and back to, a cache
- * shared by builds of the same class and architecture; each build works in its own directory.
+ * published while it is written. Downloaded .debs are hard-linked (copied where a link cannot cross
+ * file systems) in from, and back to, a cache shared by builds of the same class and architecture;
+ * each build works in its own directory.
  */
 final class MmdebstrapBackend implements BuilderBackend {
   private static final Pattern UNKNOWN_PACKAGE =
@@ -101,12 +102,10 @@ final class MmdebstrapBackend implements BuilderBackend {
       // the snapshots stream in the background: the run (and its namespace) must outlive them
       a.add("--customize-hook=" + waitHook(job.work(), job.then().size()));
     }
-    a.add(
-        "--customize-hook=cp -aln "
-            + archives
-            + "/*.deb "
-            + q(job.debs())
-            + "/ 2>/dev/null || true");
+    // hard-linked back to the cache, or copied where links cannot cross: a layer built on a
+    // checkout installs in an overlayfs, another file system than the cache's
+    String keep = archives + "/*.deb " + q(job.debs()) + "/ 2>/dev/null";
+    a.add("--customize-hook=cp -aln " + keep + " || cp -an " + keep + " || true");
     a.add("--customize-hook=" + UNSAFE_IO_OFF);
     a.add(job.distro().suite());
     // the tar goes to a FIFO, not stdout: mmdebstrap closes it when the tarball is complete,
@@ -306,7 +305,9 @@ final class MmdebstrapBackend implements BuilderBackend {
       i++;
     }
     if (!repositories.isEmpty()) {
-      a.add("--customize-hook=chroot \"$1\" apt-get update -q");
+      // an index that cannot be fetched fails the build (apt only warns by default and installs
+      // from the other sources); older apt ignores the option
+      a.add("--customize-hook=chroot \"$1\" apt-get update -q -o APT::Update::Error-Mode=any");
     }
     if (!core && !packages.isEmpty()) {
       String names = String.join(" ", packages.stream().map(MmdebstrapBackend::q).toList());

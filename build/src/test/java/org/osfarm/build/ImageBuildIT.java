@@ -2,14 +2,24 @@ package org.osfarm.build;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertTimeout;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -20,6 +30,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
+import org.osfarm.core.Digest;
 import org.osfarm.core.Repository;
 import org.osfarm.core.Snapshot;
 import org.osfarm.core.testing.Programs;
@@ -27,7 +38,9 @@ import org.osfarm.core.testing.Programs;
 /**
  * Real builds from the Debian mirror, shared by the tests of this class: one bookworm appliance
  * (core, base, image, appliance layers; with a kernel) is built once, written as raw, qcow2, OCI
- * and tar.zst, checked by e2fsck, qemu-img, skopeo, and booted twice under QEMU.
+ * and tar.zst, checked by e2fsck, qemu-img, skopeo, and booted twice under QEMU. The later tests
+ * build image layers on its cached core and base layers (a few seconds each): confinement of layer
+ * scripts, concurrent builds, unreachable mirrors, the .deb cache.
  */
 @Tag("slow")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -37,6 +50,7 @@ class ImageBuildIT {
   static Repository repo;
   static ImageBuilder builder;
   static BuildResult first;
+  static Path runDir;
   static final List<String> log = new ArrayList<>();
 
   static final BuildListener LISTENER =
@@ -104,6 +118,7 @@ class ImageBuildIT {
     Files.createDirectories(run);
     Files.createDirectories(cache.resolve("debs"));
     Files.createSymbolicLink(run.resolve("debs"), cache.resolve("debs"));
+    runDir = run;
     builder = new ImageBuilder(repo, ClassRegistry.builtIn(), run);
   }
 
@@ -119,11 +134,7 @@ class ImageBuildIT {
   }
 
   static String cat(String path) throws IOException {
-    try (var in =
-        repo.openContent(
-            repo.lookupFile(first.snapshot(), path.getBytes(StandardCharsets.UTF_8)))) {
-      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-    }
+    return cat(first.snapshot(), path);
   }
 
   @Test
@@ -368,5 +379,266 @@ class ImageBuildIT {
                     false,
                     false))
         .hasMessageContaining("unknown group 'nope'");
+  }
+
+  /** A spec on the cached core and base layers with an image layer of {@code packages}. */
+  static ImageSpec.Builder onBase(String... packages) {
+    return ImageSpec.builder()
+        .className("debian-bookworm")
+        .group("core")
+        .group("base")
+        .packages(packages);
+  }
+
+  static String cat(Digest snapshot, String path) throws IOException {
+    try (var in =
+        repo.openContent(repo.lookupFile(snapshot, path.getBytes(StandardCharsets.UTF_8)))) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+
+  /**
+   * A layer script is confined: as root of the build's user namespace it is not host root, and
+   * paths that lead out of its chroot (/proc/1/root is the build's pid 1, outside the chroot; a
+   * chroot escape by its own chroot(2)) reach host directories it cannot write. The script ignores
+   * its failed attempts, so the build succeeds, and records them in the image.
+   */
+  @Test
+  @Order(7)
+  void aLayerScriptCannotWriteOutsideItsBuildTree() throws IOException {
+    List<Path> targets = new ArrayList<>();
+    if (Userns.isRoot()) {
+      // root's directories outside the cache; the namespace's root is a subordinate uid
+      Path host = Files.createDirectories(tmp.resolve("host"));
+      targets.add(Files.createDirectories(host.resolve("open")));
+      targets.add(Files.createDirectories(host.resolve("closed")));
+      Files.setPosixFilePermissions(host, PosixFilePermissions.fromString("rwxr-xr-x"));
+      Files.setPosixFilePermissions(targets.get(0), PosixFilePermissions.fromString("rwxr-xr-x"));
+      Files.setPosixFilePermissions(targets.get(1), PosixFilePermissions.fromString("rwx------"));
+    } else {
+      // unprivileged, the namespace's root is the caller: it must not write what the caller cannot
+      targets.add(Path.of("/etc"));
+    }
+    String name = "osfarm-escaped-" + ProcessHandle.current().pid();
+    String script =
+        """
+        #!/bin/sh
+        attempt() { what=$1; shift; if ( "$@" ) 2>/dev/null; then r=wrote; else r=denied; fi
+          echo "$what $r" >> /etc/osfarm-escape; }
+        escape() { perl -e 'mkdir "/tmp/jail"; chroot "/tmp/jail" or die; chdir ".." for 1..64;
+          chroot "." or die; open(my $f, ">", $ARGV[0]) or die; print $f "x\\n"; close $f' "$1"; }
+        cat /proc/self/uid_map > /etc/osfarm-uid-map
+        : > /etc/osfarm-escape
+        for t in TARGETS; do
+          attempt proc1-root sh -c 'echo x > "/proc/1/root$0/$1"' "$t" NAME
+          attempt chroot-escape escape "$t/NAME"
+          # a mount left behind would fail the build (mmdebstrap cannot remove the tree)
+          attempt bind-mount sh -c 'mkdir -p /tmp/m && mount --bind "/proc/1/root$0" /tmp/m &&
+            { echo x > "/tmp/m/$1"; r=$?; umount /tmp/m; exit $r; }' "$t" NAME
+          if [ -d "/proc/1/root$t" ]; then echo "host-visible $t" >> /etc/osfarm-escape; fi
+        done
+        """
+            .replace("NAME", name)
+            .replace(
+                "TARGETS",
+                String.join(
+                    " ", targets.stream().map(t -> MmdebstrapBackend.q(t.toString())).toList()));
+    ImageSpec spec = onBase().script("escape", script).build();
+    BuildResult r = null;
+    RuntimeException failed = null;
+    try {
+      r = builder.build(spec, null, List.of(), LISTENER);
+    } catch (RuntimeException e) {
+      failed = e;
+    }
+    List<Path> escaped = new ArrayList<>();
+    for (Path t : targets) {
+      if (Files.deleteIfExists(t.resolve(name))) {
+        escaped.add(t.resolve(name));
+      }
+    }
+    assertThat(escaped).as("files a layer script wrote outside its build tree").isEmpty();
+    if (failed != null) {
+      throw failed;
+    }
+    assertThat(r.layersBuilt()).isEqualTo(1);
+    String log = cat(r.snapshot(), "etc/osfarm-escape");
+    assertThat(log).doesNotContain("wrote");
+    assertThat(log.lines().filter(x -> x.endsWith(" denied"))).hasSize(3 * targets.size());
+    for (Path t : targets) {
+      // the routes lead to the host's directory, else their failure would prove nothing
+      assertThat(log).contains("host-visible " + t);
+    }
+    // the script's root is not the host's: its uid 0 maps to another id outside
+    String[] map = cat(r.snapshot(), "etc/osfarm-uid-map").strip().split("\\s+");
+    assertThat(map[0]).isEqualTo("0");
+    assertThat(map[1]).isNotEqualTo("0");
+    if (Userns.isRoot()) {
+      assertThat(Integer.parseInt(map[1])).isEqualTo(Userns.nsRoot()[0]);
+    }
+  }
+
+  /** A build on its own thread, started with the others, its steps recorded in order. */
+  static Future<BuildResult> buildAlongside(
+      ExecutorService pool, CyclicBarrier start, ImageSpec spec, List<String> steps) {
+    BuildListener l =
+        new BuildListener() {
+          @Override
+          public void step(String message) {
+            LISTENER.step(message);
+            synchronized (steps) {
+              steps.add(message);
+            }
+          }
+        };
+    return pool.submit(
+        () -> {
+          start.await();
+          return builder.build(spec, null, List.of(), l);
+        });
+  }
+
+  static Map<String, String> packages(Digest snapshot) {
+    Map<String, String> m = new TreeMap<>();
+    for (String line : repo.readSnapshot(snapshot).metadata().get("build.packages").split("\n")) {
+      int at = line.indexOf('=');
+      if (at > 0) {
+        m.put(line.substring(0, at), line.substring(at + 1));
+      }
+    }
+    return m;
+  }
+
+  @Test
+  @Order(8)
+  void concurrentBuildsOfDifferentSpecsDoNotInterfere() throws Exception {
+    List<String> steps = new ArrayList<>();
+    BuildResult pv;
+    BuildResult tree;
+    try (ExecutorService pool = Executors.newFixedThreadPool(2)) {
+      CyclicBarrier start = new CyclicBarrier(2);
+      Future<BuildResult> a = buildAlongside(pool, start, onBase("pv").build(), steps);
+      Future<BuildResult> b = buildAlongside(pool, start, onBase("tree").build(), steps);
+      pv = a.get();
+      tree = b.get();
+    }
+    assertThat(pv.layersBuilt()).isEqualTo(1);
+    assertThat(tree.layersBuilt()).isEqualTo(1);
+    // they ran at once: both image layers were building before either was built
+    List<String> image = steps.stream().filter(x -> x.startsWith("layer image")).toList();
+    assertThat(image).hasSize(4);
+    assertThat(image.subList(0, 2)).allMatch(x -> x.endsWith(": building"));
+    // each has its own package and not the other's, in its package list and its tree
+    assertThat(packages(pv.snapshot())).containsKey("pv").doesNotContainKey("tree");
+    assertThat(packages(tree.snapshot())).containsKey("tree").doesNotContainKey("pv");
+    assertThat(repo.lookup(pv.snapshot(), "usr/bin/pv".getBytes())).isNotNull();
+    assertThatThrownBy(() -> repo.lookup(pv.snapshot(), "usr/bin/tree".getBytes()))
+        .hasMessageContaining("no such path");
+    assertThat(repo.lookup(tree.snapshot(), "usr/bin/tree".getBytes())).isNotNull();
+    assertThatThrownBy(() -> repo.lookup(tree.snapshot(), "usr/bin/pv".getBytes()))
+        .hasMessageContaining("no such path");
+    // and both are on the same base layer
+    assertThat(repo.readSnapshot(pv.snapshot()).metadata().get("build.layer.parent"))
+        .isEqualTo(repo.readSnapshot(tree.snapshot()).metadata().get("build.layer.parent"));
+  }
+
+  @Test
+  @Order(9)
+  void identicalConcurrentRequestsBuildOnce() throws Exception {
+    ImageSpec spec = onBase("hello").build();
+    List<String> steps = new ArrayList<>();
+    BuildResult one;
+    BuildResult two;
+    try (ExecutorService pool = Executors.newFixedThreadPool(2)) {
+      CyclicBarrier start = new CyclicBarrier(2);
+      Future<BuildResult> a = buildAlongside(pool, start, spec, steps);
+      Future<BuildResult> b = buildAlongside(pool, start, spec, steps);
+      one = a.get();
+      two = b.get();
+    }
+    // both planned before either had built it: the second waited for the first's layer lock
+    assertThat(one.plan().top().cached()).isNull();
+    assertThat(two.plan().top().cached()).isNull();
+    assertThat(List.of(one.layersBuilt(), two.layersBuilt())).containsExactlyInAnyOrder(1, 0);
+    assertThat(List.of(one.layersReused(), two.layersReused())).containsExactlyInAnyOrder(2, 3);
+    assertThat(steps.stream().filter(x -> x.matches("layer image \\w+: building"))).hasSize(1);
+    assertThat(one.snapshot()).isEqualTo(two.snapshot());
+    assertThat(repo.refs().get(one.plan().top().ref())).contains(one.snapshot());
+  }
+
+  /**
+   * An unreachable mirror fails the build, soon, with a message naming it, and nothing is
+   * published: when its state is fetched (planning), and when the state was remembered (within the
+   * class's TTL) and the mirror went down since (apt in the build).
+   */
+  @Test
+  @Order(10)
+  void anUnreachableMirrorFailsFastNamingItAndPublishesNothing(@TempDir Path classes)
+      throws IOException {
+    String down = "http://127.0.0.1:9/debian"; // nothing listens on the discard port
+    Map<String, Digest> refsBefore = repo.refs().list();
+    // an extra repository of the spec
+    ImageSpec extra =
+        onBase("hello").repository(new ImageSpec.Repo(down, "bookworm", null, null)).build();
+    // a class's mirror (a class file of its own)
+    String yaml;
+    try (var in = ClassRegistry.resource("classes/debian-bookworm.yaml")) {
+      yaml = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+    Files.writeString(
+        classes.resolve("unreachable.yaml"),
+        yaml.replace("name: debian-bookworm", "name: debian-unreachable")
+            .replace("mirror: http://deb.debian.org/debian", "mirror: " + down));
+    ImageBuilder other = new ImageBuilder(repo, ClassRegistry.load(List.of(classes)), runDir);
+    ImageSpec own = onBase("hello").className("debian-unreachable").build();
+    failsNaming(builder, extra, "mirror " + down + " unreachable");
+    failsNaming(other, own, "mirror " + down + " unreachable");
+    Files.writeString(
+        MirrorState.memo(MirrorState.memoDir(runDir), down, "bookworm"),
+        System.currentTimeMillis() + " " + "0".repeat(64) + "\n");
+    failsNaming(builder, extra, down);
+    failsNaming(other, own, down);
+    assertThat(repo.refs().list()).isEqualTo(refsBefore);
+    try (var empty = Files.list(runDir.resolve("debs/debian-unreachable-amd64"))) {
+      if (empty.findAny().isEmpty()) { // not left in the shared .deb cache
+        Files.delete(runDir.resolve("debs/debian-unreachable-amd64"));
+      }
+    }
+  }
+
+  static void failsNaming(ImageBuilder b, ImageSpec spec, String problem) {
+    assertTimeout(
+        Duration.ofMinutes(2),
+        () ->
+            assertThatThrownBy(() -> b.build(spec, "images/unreachable", List.of(), LISTENER))
+                .isInstanceOf(BuildException.class)
+                .hasMessageContaining(problem));
+  }
+
+  @Test
+  @Order(11)
+  void downloadedDebsAreCachedForLaterBuilds() throws IOException {
+    Path debs = runDir.resolve("debs/debian-bookworm-amd64");
+    // this run downloads it: a copy an earlier run cached is removed first
+    try (var old = Files.newDirectoryStream(debs, "dos2unix_*.deb")) {
+      for (Path p : old) {
+        Files.delete(p);
+      }
+    }
+    BuildResult first = builder.build(onBase("dos2unix").build(), null, List.of(), LISTENER);
+    String version = packages(first.snapshot()).get("dos2unix");
+    Path deb = debs.resolve("dos2unix_" + version.replace(":", "%3a") + "_amd64.deb");
+    assertThat(deb).isRegularFile();
+    // Another layer that needs it installs the cached file, not a download: the cached file gets
+    // a time no download has (apt gives a download the server's Last-Modified) and the layer's
+    // script records the time of the .deb apt installed from.
+    Files.setLastModifiedTime(deb, FileTime.from(Instant.ofEpochSecond(1_000_000_000)));
+    ImageSpec again =
+        onBase("dos2unix")
+            .script("deb-time", "stat -c %Y /var/cache/apt/archives/dos2unix_*.deb > /etc/deb-time")
+            .build();
+    BuildResult second = builder.build(again, null, List.of(), LISTENER);
+    assertThat(second.layersBuilt()).isEqualTo(1);
+    assertThat(cat(second.snapshot(), "etc/deb-time")).isEqualTo("1000000000\n");
   }
 }
