@@ -83,6 +83,9 @@ final class MmdebstrapBackend implements BuilderBackend {
             + "/. "
             + archives
             + "/ 2>/dev/null || true; }");
+    // after the .debs are linked in (links cannot cross the mounts it makes), before anything of
+    // the image runs
+    a.add("--setup-hook=" + confineHook(job, Path.of("/proc/self/mountinfo")));
     if (overlay) {
       a.add("--setup-hook=" + overlayHook(job));
     } else if (!core) {
@@ -102,10 +105,18 @@ final class MmdebstrapBackend implements BuilderBackend {
       // the snapshots stream in the background: the run (and its namespace) must outlive them
       a.add("--customize-hook=" + waitHook(job.work(), job.then().size()));
     }
-    // hard-linked back to the cache, or copied where links cannot cross: a layer built on a
-    // checkout installs in an overlayfs, another file system than the cache's
-    String keep = archives + "/*.deb " + q(job.debs()) + "/ 2>/dev/null";
-    a.add("--customize-hook=cp -aln " + keep + " || cp -an " + keep + " || true");
+    // staged in the work directory (the cache is read-only in the namespace) for finish() to link
+    // into the cache; hard-linked, or copied where links cannot cross: a layer built on a checkout
+    // installs in an overlayfs, another mount than the work directory's
+    String keep = archives + "/*.deb " + q(stagedDebs(job)) + "/ 2>/dev/null";
+    a.add(
+        "--customize-hook=mkdir -p "
+            + q(stagedDebs(job))
+            + " && { cp -aln "
+            + keep
+            + " || cp -an "
+            + keep
+            + " || true; }");
     a.add("--customize-hook=" + UNSAFE_IO_OFF);
     a.add(job.distro().suite());
     // the tar goes to a FIFO, not stdout: mmdebstrap closes it when the tarball is complete,
@@ -114,6 +125,37 @@ final class MmdebstrapBackend implements BuilderBackend {
     a.add(overlay ? job.work().resolve("root").toString() : tarPipe(job).toString());
     a.add(job.distro().mirror());
     return Userns.mmdebstrap(a);
+  }
+
+  /** Where the run leaves the .debs it used, for {@link #keepDebs}. */
+  static Path stagedDebs(Job job) {
+    return job.work().resolve("debs-new");
+  }
+
+  /**
+   * Links the .debs a successful run staged into the shared cache, keeping what the cache has (a
+   * name is one version of one package, and apt checks a cached file's hash before installing it).
+   * Best effort: a .deb missing from the cache is only downloaded again.
+   */
+  static void keepDebs(Job job) {
+    Path staged = stagedDebs(job);
+    if (!Files.isDirectory(staged)) {
+      return;
+    }
+    try (var s = Files.newDirectoryStream(staged, "*.deb")) {
+      for (Path f : s) {
+        Path to = job.debs().resolve(f.getFileName().toString());
+        try {
+          if (!Files.exists(to)) {
+            Files.createLink(to, f);
+          }
+        } catch (java.nio.file.FileAlreadyExistsException e) {
+          // another build kept it first
+        }
+      }
+    } catch (IOException e) {
+      // best effort (see above)
+    }
   }
 
   /** The FIFO mmdebstrap writes the tarball to (a layer not built on a checkout). */
@@ -235,6 +277,92 @@ final class MmdebstrapBackend implements BuilderBackend {
         .append(d)
         .append("/snap-$k.rc))\" >&2; exit 1; }; done");
     return w.toString();
+  }
+
+  /** File systems whose mounts may stay writable: kernel interfaces, not places to put files. */
+  private static final java.util.Set<String> PSEUDO =
+      java.util.Set.of(
+          "proc",
+          "sysfs",
+          "cgroup",
+          "cgroup2",
+          "devpts",
+          "mqueue",
+          "securityfs",
+          "debugfs",
+          "tracefs",
+          "pstore",
+          "bpf",
+          "configfs",
+          "fusectl",
+          "binfmt_misc",
+          "autofs",
+          "efivarfs",
+          "hugetlbfs",
+          "nsfs",
+          "rpc_pipefs");
+
+  /**
+   * The setup hook that leaves a build nothing writable outside its work directory. The chroot
+   * alone does not confine: the namespace's root can leave it (a second chroot, or {@code
+   * /proc/1/root}) and reach every host directory its subordinate uid may write, such as {@code
+   * /tmp}. So in mmdebstrap's mount namespace (its own; nothing here reaches the host's) the work
+   * directory is bound onto itself and every other mount of the host, as {@code mountinfo} lists
+   * them now, is remounted read-only, keeping the flags the namespace may not drop (nosuid, nodev,
+   * noexec, atime). A mount that cannot be made read-only is named on stderr, but for kernel
+   * interfaces such as proc and sysfs. The .deb cache is read-only too: its files are linked in
+   * before this hook, and new ones are staged in the work directory and linked into the cache by
+   * {@link #keepDebs} once the run succeeded.
+   */
+  static String confineHook(Job job, Path mountinfo) throws IOException {
+    Path w = job.work().toRealPath();
+    StringBuilder h =
+        new StringBuilder("set -e; mount --make-rslave /; mount --bind ")
+            .append(q(w))
+            .append(' ')
+            .append(q(w))
+            .append("; ro() { mount -o \"remount,bind,$1\" \"$2\" 2>/dev/null || [ -n \"$3\" ] ||")
+            .append(" echo \"W: osfarm: $2 stays writable in the build's namespace\" >&2; }");
+    for (String line : Files.readAllLines(mountinfo)) {
+      // id parent major:minor root mount-point options [optional fields] - type source
+      // super-options
+      String[] f = line.split(" ");
+      int sep = java.util.Arrays.asList(f).indexOf("-");
+      if (f.length < 7 || sep < 6 || sep + 1 >= f.length) {
+        continue;
+      }
+      Path mp = Path.of(unescape(f[4]));
+      if (mp.startsWith(w)) {
+        continue;
+      }
+      List<String> opts = new ArrayList<>(List.of("ro"));
+      for (String o : f[5].split(",")) {
+        if (!o.equals("rw") && !o.equals("ro")) {
+          opts.add(o);
+        }
+      }
+      h.append("; ro ")
+          .append(q(String.join(",", opts)))
+          .append(' ')
+          .append(q(mp.toString()))
+          .append(PSEUDO.contains(f[sep + 1]) ? " quiet" : "");
+    }
+    return h.toString();
+  }
+
+  /** A {@code mountinfo} path: spaces, tabs, newlines and backslashes are octal escapes there. */
+  static String unescape(String s) {
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c == '\\' && i + 3 < s.length() && s.substring(i + 1, i + 4).matches("[0-7]{3}")) {
+        b.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
+        i += 3;
+      } else {
+        b.append(c);
+      }
+    }
+    return b.toString();
   }
 
   /**
@@ -487,6 +615,7 @@ final class MmdebstrapBackend implements BuilderBackend {
           // background instead of waiting for that.
           while (!p.waitFor(20, TimeUnit.MILLISECONDS)) {
             if (written.get() && job.lower() == null) {
+              keepDebs(job);
               Path pk = job.work().resolve("packages.txt");
               return Files.exists(pk) ? Files.readAllLines(pk) : List.of();
             }
@@ -515,6 +644,7 @@ final class MmdebstrapBackend implements BuilderBackend {
                       + String.join("\n  ", tail));
             }
           }
+          keepDebs(job);
           Path pk = job.work().resolve("packages.txt");
           return Files.exists(pk) ? Files.readAllLines(pk) : List.of();
         } catch (IOException e) {

@@ -415,9 +415,14 @@ class ImageBuildIT {
       Files.setPosixFilePermissions(host, PosixFilePermissions.fromString("rwxr-xr-x"));
       Files.setPosixFilePermissions(targets.get(0), PosixFilePermissions.fromString("rwxr-xr-x"));
       Files.setPosixFilePermissions(targets.get(1), PosixFilePermissions.fromString("rwx------"));
+      // world-writable and sticky, as /tmp: the subordinate uid may write there, the build may not
+      targets.add(Files.createDirectories(host.resolve("public")));
+      Files.setAttribute(targets.get(2), "unix:mode", 01777);
     } else {
-      // unprivileged, the namespace's root is the caller: it must not write what the caller cannot
+      // unprivileged, the namespace's root is the caller: it must not write what the caller cannot,
+      // nor what the caller can, outside its build tree
       targets.add(Path.of("/etc"));
+      targets.add(Files.createDirectories(tmp.resolve("host-own")));
     }
     String name = "osfarm-escaped-" + ProcessHandle.current().pid();
     String script =
