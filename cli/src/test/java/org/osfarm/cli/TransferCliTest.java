@@ -459,6 +459,12 @@ class TransferCliTest {
     assertThat(missing.headers().allValues("Cache-Control"))
         .as(missing.headers().toString())
         .containsExactly("no-store");
+    // an image file and its index are named, not content-addressed: a cache must ask again
+    for (String named : List.of("/v1/images/a.img", "/v1/images/a.img/index?bs=4096")) {
+      HttpResponse<byte[]> r = http(named, null);
+      assertThat(r.statusCode()).isEqualTo(200);
+      assertThat(r.headers().allValues("Cache-Control")).as(named).containsExactly("no-cache");
+    }
   }
 
   @Test

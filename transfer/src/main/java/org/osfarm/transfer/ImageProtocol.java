@@ -35,6 +35,12 @@ public final class ImageProtocol implements ProtocolHandler {
   private final Path dir;
   private final Map<String, BlockIndex> indexes = new ConcurrentHashMap<>();
 
+  /**
+   * A file and its index are named, not content-addressed: the name may be given a new version of
+   * the file at any time, so a cache in between must ask again before it answers with a kept copy.
+   */
+  private static final Map<String, String> NAMED = Map.of("Cache-Control", "no-cache");
+
   public ImageProtocol(Path dir) {
     this.dir = dir;
   }
@@ -51,11 +57,11 @@ public final class ImageProtocol implements ProtocolHandler {
     if (parts.length == 1 && r.method().equals("GET")) {
       long size = Files.size(file);
       return new ProtocolResponse(
-          200, "application/octet-stream", Map.of(), size, out -> copy(file, 0, size, out));
+          200, "application/octet-stream", NAMED, size, out -> copy(file, 0, size, out));
     }
     if (parts.length == 2 && parts[1].equals("index") && r.method().equals("GET")) {
       byte[] b = index(file, bs).encode();
-      return ProtocolResponse.bytes(200, "application/x-osfarm-block-index", Map.of(), b);
+      return ProtocolResponse.bytes(200, "application/x-osfarm-block-index", NAMED, b);
     }
     if (parts.length == 2 && parts[1].equals("blocks") && r.method().equals("POST")) {
       BlockIndex idx = index(file, bs);
