@@ -23,9 +23,9 @@ import java.util.regex.Pattern;
  * parent is {@code --variant=custom} whose setup hook unpacks the parent's tree (so nothing of the
  * parent is installed again) and whose customize hooks install the layer's packages with apt in the
  * chroot, run the layer's script and reset per-instance identity. The tar goes to stdout and is
- * published while it is written. Downloaded .debs are hard-linked (copied where a link cannot cross
- * file systems) in from, and back to, a cache shared by builds of the same class and architecture;
- * each build works in its own directory.
+ * published while it is written. Downloaded .debs are hard-linked in from a cache shared by builds
+ * of the same class and architecture, and the new ones linked back after a successful run (see
+ * {@link #confineHook}); each build works in its own directory.
  */
 final class MmdebstrapBackend implements BuilderBackend {
   private static final Pattern UNKNOWN_PACKAGE =
@@ -146,9 +146,7 @@ final class MmdebstrapBackend implements BuilderBackend {
       for (Path f : s) {
         Path to = job.debs().resolve(f.getFileName().toString());
         try {
-          if (!Files.exists(to)) {
-            Files.createLink(to, f);
-          }
+          Files.createLink(to, f);
         } catch (java.nio.file.FileAlreadyExistsException e) {
           // another build kept it first
         }
@@ -615,9 +613,7 @@ final class MmdebstrapBackend implements BuilderBackend {
           // background instead of waiting for that.
           while (!p.waitFor(20, TimeUnit.MILLISECONDS)) {
             if (written.get() && job.lower() == null) {
-              keepDebs(job);
-              Path pk = job.work().resolve("packages.txt");
-              return Files.exists(pk) ? Files.readAllLines(pk) : List.of();
+              return result();
             }
           }
           int rc = p.exitValue();
@@ -644,9 +640,7 @@ final class MmdebstrapBackend implements BuilderBackend {
                       + String.join("\n  ", tail));
             }
           }
-          keepDebs(job);
-          Path pk = job.work().resolve("packages.txt");
-          return Files.exists(pk) ? Files.readAllLines(pk) : List.of();
+          return result();
         } catch (IOException e) {
           throw new BuildException("reading mmdebstrap's result: " + e.getMessage(), e);
         } catch (InterruptedException e) {
@@ -654,6 +648,13 @@ final class MmdebstrapBackend implements BuilderBackend {
           Thread.currentThread().interrupt();
           throw new BuildException("interrupted", e);
         }
+      }
+
+      /** A successful run's packages; its .debs kept. */
+      private List<String> result() throws IOException {
+        keepDebs(job);
+        Path pk = job.work().resolve("packages.txt");
+        return Files.exists(pk) ? Files.readAllLines(pk) : List.of();
       }
 
       @Override

@@ -234,7 +234,7 @@ final class BuildCommand implements Callable<Integer> {
     ImageSpec s = spec();
     try (Repository repo = top.openRepository()) {
       // the command line answers before the next request's spare is copied (OutputDelivery)
-      ImageBuilder b = new ImageBuilder(repo, ClassRegistry.builtIn(), cache, !plan);
+      ImageBuilder b = new ImageBuilder(repo, ClassRegistry.builtIn(), cache, true);
       if (plan) {
         BuildPlan p = b.plan(s, explain, refresh);
         out.print(p.render());

@@ -259,24 +259,11 @@ class ObjectTransferTest {
         .hasMessageContaining("push its objects first");
   }
 
-  @Test
-  void truncatedPackIsDetectedAndTheNextPullResumes() throws IOException {
-    publish(server, featureTar(), "images/feature");
+  /** A pull of images/feature into ref m whose pack answers end after {@code cut} bytes fails. */
+  private void pullWithPackCut(long cut, long flushBytes) throws IOException {
     try (TamperingProxy proxy = new TamperingProxy(uri)) {
       proxy.route = "/objects/pack";
-      proxy.cutAfter = 200;
-      assertThatThrownBy(
-              () ->
-                  ObjectTransfer.pull(
-                      client, proxy.uri(), "images/feature", "m", ProgressListener.NONE))
-          .isInstanceOf(TransferException.class);
-    }
-    assertThat(client.refs().get("m")).isEmpty();
-    // Cut the contents' pack (the only answer over 1 MB) a third in, with objects made durable
-    // every 64 KiB: those received before the cut are kept.
-    try (TamperingProxy proxy = new TamperingProxy(uri)) {
-      proxy.route = "/objects/pack";
-      proxy.cutAfter = 1_000_000;
+      proxy.cutAfter = cut;
       assertThatThrownBy(
               () ->
                   ObjectTransfer.pull(
@@ -286,9 +273,19 @@ class ObjectTransferTest {
                       "images/feature",
                       "m",
                       ProgressListener.NONE,
-                      64 << 10))
+                      flushBytes))
           .isInstanceOf(TransferException.class);
     }
+  }
+
+  @Test
+  void truncatedPackIsDetectedAndTheNextPullResumes() throws IOException {
+    publish(server, featureTar(), "images/feature");
+    pullWithPackCut(200, PackReceiver.FLUSH_BYTES);
+    assertThat(client.refs().get("m")).isEmpty();
+    // Cut the contents' pack (the only answer over 1 MB) a third in, with objects made durable
+    // every 64 KiB: those received before the cut are kept.
+    pullWithPackCut(1_000_000, 64 << 10);
     assertThat(client.refs().get("m")).isEmpty();
     assertThat(client.fsck(ProgressListener.NONE).problems()).isEmpty();
     TransferResult full;
